@@ -1,0 +1,31 @@
+# Everything runs inside .venv, created and filled on first use from pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: migrate and serve on 127.0.0.1:8000 (embedded PostgreSQL under ./var/ unless DATABASE_URL is set)
+run: $(STAMP)
+	$(BIN)/accounts-api serve --host 127.0.0.1 --port 8000
+
+## test: the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
+
+clean:
+	rm -rf $(VENV) var/test-pg

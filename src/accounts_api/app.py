@@ -1,0 +1,186 @@
+"""Builds the ASGI app: the response-header middleware, the error renderer and the routes
+of every registered resource."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from accounts_api.auth.login import login_endpoint
+from accounts_api.auth.policy import JwtAuthenticator
+from accounts_api.db.pool import create_pool
+from accounts_api.jsonapi.document import API_PREFIX, encode_errors
+from accounts_api.jsonapi.endpoints import Api
+from accounts_api.jsonapi.errors import (
+    ErrorList,
+    InternalServerError,
+    JsonApiError,
+    MethodNotAllowed,
+    RouteNotFound,
+    flatten,
+)
+from accounts_api.jsonapi.negotiation import MEDIA_TYPE
+from accounts_api.resources import REGISTRY, RESOURCES
+from accounts_api.settings import ConfigurationError, Settings
+
+logger = logging.getLogger("accounts_api")
+
+# contract §6.1: Rails' default headers on every response
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"x-xss-protection", b"0"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-permitted-cross-domain-policies", b"none"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+)
+_REQUEST_ID_JUNK = re.compile(r"[^A-Za-z0-9_@-]")
+
+
+class ResponseHeaders:
+    """x-request-id, x-runtime, security headers, the weak ETag with conditional GET, Vary
+    and Cache-Control (contract §6.1, §6.2). Responses here are single-chunk."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_headers = Headers(scope=scope)
+        incoming_id = _REQUEST_ID_JUNK.sub("", request_headers.get("x-request-id", ""))[:255]
+        request_id = incoming_id or str(uuid.uuid4())
+        conditional = scope["method"] in ("GET", "HEAD")
+        if_none_match = request_headers.get("if-none-match")
+        has_accept = bool(request_headers.get("accept"))
+        start: Message = {}
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = dict(message)
+                return
+            if message["type"] != "http.response.body" or not start:
+                await send(message)
+                return
+            body = message.get("body", b"")
+            status = start["status"]
+            headers = MutableHeaders(raw=list(start.get("headers", [])))
+            headers.raw.extend(SECURITY_HEADERS)
+            headers["x-request-id"] = request_id
+            headers["x-runtime"] = f"{time.perf_counter() - started:.6f}"
+            if status in (200, 201) and body and not message.get("more_body"):
+                etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+                headers["etag"] = etag
+                headers["cache-control"] = "max-age=0, private, must-revalidate"
+                if conditional and if_none_match and etag in _etags(if_none_match):
+                    status, body = 304, b""
+                    for name in ("content-type", "content-length"):
+                        if name in headers:
+                            del headers[name]
+            else:
+                headers["cache-control"] = "no-cache"
+            if has_accept and "content-type" in headers and status != 304:
+                headers["vary"] = "Accept"
+            await send({**start, "status": status, "headers": headers.raw})
+            start = {}
+            await send({**message, "body": body})
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip() for tag in header.split(",")}
+
+
+def error_response(errors: list[JsonApiError], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        encode_errors(errors),
+        status_code=errors[0].status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+async def _jsonapi_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, JsonApiError | ErrorList)
+    return error_response(flatten(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return error_response([MethodNotAllowed(request.method)], dict(exc.headers or {}))
+    if exc.status_code == 404:
+        return error_response([RouteNotFound()])
+    error = JsonApiError(str(exc.detail))
+    error.status, error.code, error.title = exc.status_code, str(exc.status_code), str(exc.detail)
+    return error_response([error])
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error", exc_info=exc)
+    return error_response([InternalServerError()])
+
+
+def pool_of(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    if settings.database_url is None:
+        raise ConfigurationError(
+            "DATABASE_URL is not set; `accounts-api serve` starts the embedded server and sets it"
+        )
+    database_url = settings.database_url
+    secret = settings.secret_key()
+    authenticator = JwtAuthenticator(secret, settings.token_lifetime, pool_of)
+    api = Api(REGISTRY, authenticator, pool_of)
+    routes: list[Any] = [
+        Route(
+            f"{API_PREFIX}/auth",
+            login_endpoint(pool_of, lambda: secret, settings.token_lifetime),
+            methods=["POST"],
+        )
+    ]
+    for resource in RESOURCES:
+        routes += api.routes(resource)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(database_url, settings.pool_size)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            JsonApiError: _jsonapi_error,
+            ErrorList: _jsonapi_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )
+    app.add_middleware(ResponseHeaders)
+    return app

@@ -1,0 +1,65 @@
+"""Admin users: creation (the CLI) and the lookups authentication needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from accounts_api.auth.addresses import Network, parse_network
+from accounts_api.auth.passwords import hash_password
+
+
+@dataclass(frozen=True)
+class AdminUser:
+    id: int
+    username: str
+    password_hash: str
+    allowed_ips: list[Network] | None
+
+
+class AdminExists(Exception):
+    pass
+
+
+def _from_row(row: asyncpg.Record) -> AdminUser:
+    return AdminUser(row["id"], row["username"], row["password_hash"], row["allowed_ips"])
+
+
+async def by_username(
+    connection: asyncpg.Connection | asyncpg.Pool, username: str
+) -> AdminUser | None:
+    row = await connection.fetchrow(
+        "SELECT id, username, password_hash, allowed_ips FROM admin_users WHERE username = $1",
+        username,
+    )
+    return _from_row(row) if row else None
+
+
+async def by_id(connection: asyncpg.Connection | asyncpg.Pool, admin_id: int) -> AdminUser | None:
+    if not 0 < admin_id < 2**63:
+        return None
+    row = await connection.fetchrow(
+        "SELECT id, username, password_hash, allowed_ips FROM admin_users WHERE id = $1", admin_id
+    )
+    return _from_row(row) if row else None
+
+
+async def create(
+    connection: asyncpg.Connection, username: str, password: str, allowed_ips: Sequence[str] = ()
+) -> int:
+    networks = [parse_network(ip) for ip in allowed_ips]
+    if len(set(networks)) != len(networks):
+        raise ValueError("allowed IPs must be unique")
+    try:
+        admin_id: int = await connection.fetchval(
+            "INSERT INTO admin_users (username, password_hash, allowed_ips)"
+            " VALUES ($1, $2, $3) RETURNING id",
+            username,
+            hash_password(password),
+            networks or None,
+        )
+    except asyncpg.UniqueViolationError:
+        raise AdminExists(username) from None
+    return admin_id

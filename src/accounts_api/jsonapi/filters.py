@@ -1,0 +1,256 @@
+"""Filters -> SQL (contract §2.5).
+
+Three kinds: plain exact-match filters (`filter[name]=a,b`), relationship filters
+(`filter[contractor.id]=5`) and ransack-style `<attr>_<predicate>` filters. Column
+expressions come only from declarations; values are always bind parameters.
+
+Where Yeti silently ignores a bad value (a non-numeric number, an unknown boolean) we
+answer 107 instead: a filter that is dropped returns rows the client did not ask for.
+"""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from accounts_api.jsonapi.declaration import Attribute, FilterFamily, Resource, underscore
+from accounts_api.jsonapi.errors import FilterNotAllowed, InvalidFieldValue, InvalidFilterValue
+
+MULTI_VALUE = frozenset({"in", "not_in", "cont_any"})
+
+_COMPARISON = {"eq": "=", "not_eq": "<>", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<="}
+_BOOLEANS = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
+
+
+class BadValue(Exception):
+    pass
+
+
+@dataclass
+class FilterCondition:
+    """A resolved filter: its underscored name, its raw values and how to turn them into SQL."""
+
+    name: str
+    values: list[str]
+    build: Callable[[FilterCondition, list[object]], str | None]
+
+    def verify(self) -> None:
+        """Value checks run after all parameters parsed cleanly (contract §0.5, step 7)."""
+        self.sql([])
+
+    def sql(self, args: list[object]) -> str | None:
+        return self.build(self, args)
+
+
+def resolve_filter(
+    resource: Resource, raw_name: str, raw_value: str | list[str]
+) -> FilterCondition:
+    name = underscore(raw_name)
+    values = _values(raw_value)
+    if any("\x00" in value for value in values):
+        return FilterCondition(name, values, _reject)
+    table = _filter_table(resource)
+    builder = table.get(name)
+    if builder is None:
+        # contract §2.5: `contractor.name` reports `name is not allowed.`
+        raise FilterNotAllowed(name.rsplit(".", 1)[-1])
+    return FilterCondition(name, values, builder)
+
+
+def csv_values(raw: str) -> list[str]:
+    """One CSV line, as Ruby's CSV.parse_line: `a,b` -> [a, b]; `"a,b"` -> [a,b]; `` -> []."""
+    if raw == "":
+        return []
+    return next(csv.reader([raw]))
+
+
+def _values(raw: str | list[str]) -> list[str]:
+    return list(raw) if isinstance(raw, list) else csv_values(raw)
+
+
+def _reject(condition: FilterCondition, args: list[object]) -> str | None:
+    raise InvalidFilterValue(condition.values, condition.name)
+
+
+Builder = Callable[[FilterCondition, list[object]], str | None]
+_TABLES: dict[int, dict[str, Builder]] = {}
+
+
+def _filter_table(resource: Resource) -> dict[str, Builder]:
+    table = _TABLES.get(id(resource))
+    if table is None:
+        table = _build_table(resource)
+        _TABLES[id(resource)] = table
+    return table
+
+
+def _build_table(resource: Resource) -> dict[str, Builder]:
+    key_cast = "::bigint" if resource.key_type is int else "::text"
+    table: dict[str, Builder] = {"id": _plain(resource.id_sql, _key_parser(resource), key_cast)}
+    for name, sql in resource.plain_filters.items():
+        table[name] = _plain(sql, str, "::text")
+    for relationship in resource.relationships:
+        if relationship.filterable:
+            table[f"{relationship.name}.id"] = _plain(relationship.fk_sql, _integer, "::bigint")
+    for attribute in (*resource.attributes, *resource.filter_only):
+        if attribute.filter is None:
+            continue
+        for predicate in attribute.filter.predicates:
+            table[f"{attribute.name}_{predicate}"] = _ransack(attribute, predicate)
+    return table
+
+
+def _key_parser(resource: Resource) -> Callable[[str], object]:
+    if resource.key_type is not int:
+        return str
+
+    def parse(value: str) -> object:
+        try:
+            key = int(value)
+        except ValueError:
+            raise InvalidFieldValue(value) from None
+        # a key no column can hold matches nothing
+        return key if abs(key) < 2**63 else None
+
+    return parse
+
+
+def _plain(sql: str, parse: Callable[[str], object], cast: str) -> Builder:
+    """contract §2.5 kind 1 and 2: `col IN (values)`, exact match."""
+
+    def build(condition: FilterCondition, args: list[object]) -> str | None:
+        parsed = []
+        for value in condition.values:
+            try:
+                parsed.append(parse(value))
+            except BadValue:
+                raise InvalidFilterValue(condition.values, condition.name) from None
+        args.append([value for value in parsed if value is not None])
+        return f"{sql} = ANY(${len(args)}{cast}[])"
+
+    return build
+
+
+def _ransack(attribute: Attribute, predicate: str) -> Builder:
+    family = attribute.filter
+    assert family is not None
+    parse = _parser(attribute)
+    cast = _SQL_CAST[family]
+
+    def build(condition: FilterCondition, args: list[object]) -> str | None:
+        values = condition.values
+        if predicate not in MULTI_VALUE and len(values) != 1:
+            raise InvalidFilterValue(values, condition.name)
+        try:
+            parsed = [parse(value) for value in values]
+        except BadValue:
+            raise InvalidFilterValue(values, condition.name) from None
+        column = attribute.sql
+        if predicate in ("in", "not_in"):
+            if not parsed:
+                return None  # contract §2.5: an empty list adds no condition
+            args.append(parsed)
+            operator = "= ANY" if predicate == "in" else "<> ALL"
+            return f"{column}{cast} {operator}(${len(args)}{cast}[])"
+        if predicate == "cont_any":
+            if not parsed:
+                return None
+            args.append(["%" + _escape_like(str(value)) + "%" for value in parsed])
+            return f"{column} ILIKE ANY(${len(args)}::text[])"
+        value = parsed[0]
+        if predicate in ("cont", "start", "end"):
+            escaped = _escape_like(str(value))
+            pattern = {"cont": f"%{escaped}%", "start": f"{escaped}%", "end": f"%{escaped}"}
+            args.append(pattern[predicate])
+            return f"{column} ILIKE ${len(args)}"
+        args.append(value)
+        return f"{column}{cast} {_COMPARISON[predicate]} ${len(args)}{cast}"
+
+    return build
+
+
+_SQL_CAST = {
+    FilterFamily.STRING: "::text",
+    FilterFamily.NUMBER: "::numeric",
+    FilterFamily.UUID: "::uuid",
+    FilterFamily.FOREIGN_KEY: "::bigint",
+    FilterFamily.BOOLEAN: "::boolean",
+    FilterFamily.DATETIME: "::timestamptz",
+    FilterFamily.ENUM: "::integer",
+}
+
+
+def _escape_like(value: str) -> str:
+    # contract §2.5: %, _ and \ match literally
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _parser(attribute: Attribute) -> Callable[[str], object]:
+    family = attribute.filter
+    if family is FilterFamily.ENUM:
+        mapping = attribute.enum_values or {}
+
+        def parse_enum(value: str) -> object:
+            if value not in mapping:
+                raise BadValue(value)
+            return mapping[value]
+
+        return parse_enum
+    return _PARSERS[family]  # type: ignore[index]
+
+
+def _decimal(value: str) -> Decimal:
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        raise BadValue(value) from None
+    if not number.is_finite():
+        raise BadValue(value)
+    return number
+
+
+def _integer(value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise BadValue(value) from None
+    if abs(number) >= 2**63:
+        raise BadValue(value)
+    return number
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise BadValue(value) from None
+
+
+def _boolean(value: str) -> bool:
+    try:
+        return _BOOLEANS[value.strip().lower()]
+    except KeyError:
+        raise BadValue(value) from None
+
+
+def _datetime(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadValue(value) from None
+    # contract §2.5: values are read in the server zone, which is UTC here
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_PARSERS: dict[FilterFamily, Callable[[str], object]] = {
+    FilterFamily.STRING: str,
+    FilterFamily.NUMBER: _decimal,
+    FilterFamily.UUID: _uuid,
+    FilterFamily.FOREIGN_KEY: _integer,
+    FilterFamily.BOOLEAN: _boolean,
+    FilterFamily.DATETIME: _datetime,
+}

@@ -1,0 +1,26 @@
+"""The resource registry: every declaration the app serves, by JSON:API type."""
+
+from __future__ import annotations
+
+from accounts_api.jsonapi.declaration import Resource
+from accounts_api.resources.accounts import ACCOUNTS
+from accounts_api.resources.contacts import CONTACTS
+from accounts_api.resources.contractors import CONTRACTORS, SMTP_CONNECTIONS
+from accounts_api.resources.currencies import CURRENCIES
+from accounts_api.resources.invoice_templates import INVOICE_TEMPLATES, INVOICE_TEMPLATES_PLURAL
+from accounts_api.resources.timezones import TIMEZONES
+
+RESOURCES: tuple[Resource, ...] = (
+    ACCOUNTS,
+    CONTRACTORS,
+    SMTP_CONNECTIONS,
+    CONTACTS,
+    CURRENCIES,
+    INVOICE_TEMPLATES,
+    INVOICE_TEMPLATES_PLURAL,
+    TIMEZONES,
+)
+
+REGISTRY: dict[str, Resource] = {
+    resource.type: resource for resource in RESOURCES if resource.path != "invoice-templates"
+}

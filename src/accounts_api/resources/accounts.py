@@ -1,0 +1,278 @@
+"""Accounts (contract §2, §3, §4): the declaration and its SQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from accounts_api.db import audit
+from accounts_api.domain import accounts as rules
+from accounts_api.jsonapi.body import WritePayload
+from accounts_api.jsonapi.declaration import (
+    Attribute,
+    Context,
+    FilterFamily,
+    Relationship,
+    Resource,
+    ValueType,
+    Writer,
+)
+from accounts_api.jsonapi.errors import RecordNotFound
+from accounts_api.resources.timezones import valid_timezones
+from accounts_api.resources.validation import raise_invalid, wire_errors
+
+S, D, INT = ValueType.STRING, ValueType.DECIMAL, ValueType.INTEGER
+NUMBER = FilterFamily.NUMBER
+
+UNIQUE_CONSTRAINTS = {
+    "accounts_name_key": "name",
+    "accounts_uuid_key": "uuid",
+    "accounts_external_id_key": "external_id",
+}
+
+# Stored defaults a create starts from (contract §2.9).
+CREATE_DEFAULTS: dict[str, Any] = {
+    "min_balance": 0,
+    "max_balance": 0,
+    "vat": 0,
+    "timezone": "UTC",
+}
+
+_CURRENT = """
+SELECT a.id, a.name, a.min_balance, a.max_balance, a.vat, a.destination_rate_limit,
+       a.max_call_duration, a.external_id, a.uuid, a.origination_capacity,
+       a.termination_capacity, a.total_capacity, a.send_invoices_to, a.invoice_period_id,
+       a.timezone, a.contractor_id, a.invoice_template_id, a.currency_id,
+       a.next_invoice_at, a.next_invoice_type_id,
+       s.low_threshold AS balance_low_threshold, s.high_threshold AS balance_high_threshold,
+       s.send_to AS send_balance_notifications_to
+FROM accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id
+WHERE a.id = $1
+FOR UPDATE OF a
+"""
+
+_LOOKUPS = """
+SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $1) AS contractor_exists,
+       (SELECT id FROM currencies WHERE name = $2) AS currency_id,
+       EXISTS (SELECT 1 FROM accounts WHERE name = $3 AND id IS DISTINCT FROM $6) AS name,
+       EXISTS (SELECT 1 FROM accounts WHERE uuid = $4::uuid AND id IS DISTINCT FROM $6) AS uuid,
+       EXISTS (SELECT 1 FROM accounts WHERE external_id = $5 AND id IS DISTINCT FROM $6)
+           AS external_id
+"""
+
+_SAVE_SETTINGS = """
+INSERT INTO account_balance_notification_settings
+    (account_id, low_threshold, high_threshold, send_to)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (account_id) DO UPDATE
+SET low_threshold = EXCLUDED.low_threshold, high_threshold = EXCLUDED.high_threshold,
+    send_to = EXCLUDED.send_to
+"""
+
+
+async def _lookups(
+    connection: asyncpg.Connection, values: dict[str, Any], account_id: int | None
+) -> rules.Lookups:
+    wanted = rules.candidates(values)
+    row = await connection.fetchrow(
+        _LOOKUPS,
+        wanted.contractor_id,
+        wanted.currency,
+        wanted.name,
+        wanted.uuid,
+        wanted.external_id,
+        account_id,
+    )
+    taken = {key for key in ("name", "uuid", "external_id") if row[key]}
+    return rules.Lookups(
+        contractor_exists=row["contractor_exists"],
+        currency_id=row["currency_id"],
+        taken=taken,
+        timezones=await valid_timezones(connection),
+    )
+
+
+def _incoming(payload: WritePayload) -> dict[str, Any]:
+    values = dict(payload.attributes)
+    for name, target in payload.relationships.items():
+        values[f"{name}_id"] = target
+    return values
+
+
+async def create(connection: asyncpg.Connection, context: Context, payload: WritePayload) -> int:
+    values = {**CREATE_DEFAULTS, **_incoming(payload)}
+    lookups = await _lookups(connection, values, None)
+    errors, clean = rules.validate(values, lookups, creating=True)
+    raise_invalid(ACCOUNTS, errors)
+    columns = {key: clean[key] for key in rules.COLUMNS if key != "uuid" or clean["uuid"]}
+    columns["next_invoice_at"], columns["next_invoice_type_id"] = rules.invoice_schedule(
+        clean["invoice_period_id"], clean["timezone"], datetime.now(UTC)
+    )
+    columns["currency_id"] = clean["currency_id"]
+    names = list(columns)
+    with wire_errors(ACCOUNTS, UNIQUE_CONSTRAINTS):
+        row = await connection.fetchrow(
+            f"INSERT INTO accounts ({', '.join(names)}, currency_name)"
+            f" VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))},"
+            f" (SELECT name FROM currencies WHERE id = ${names.index('currency_id') + 1}))"
+            " RETURNING id, uuid, currency_name",
+            *columns.values(),
+        )
+    account_id: int = row["id"]
+    await _save_settings(connection, account_id, clean)
+    stored = {**columns, "uuid": row["uuid"], "currency_name": row["currency_name"]}
+    await audit.record(
+        connection,
+        admin_id=context.admin_id,
+        ip=context.ip,
+        item_type="Account",
+        item_id=account_id,
+        event="create",
+        previous=None,
+        changes=audit.changes_between(None, stored),
+    )
+    return account_id
+
+
+async def update(
+    connection: asyncpg.Connection, context: Context, key: object, payload: WritePayload
+) -> None:
+    current = await connection.fetchrow(_CURRENT, key)
+    if current is None:
+        raise RecordNotFound(key)
+    before = dict(current)
+    account_id: int = before.pop("id")
+    values = {**before, **_incoming(payload)}
+    lookups = await _lookups(connection, values, account_id)
+    lookups.currency_id = before["currency_id"]
+    errors, clean = rules.validate(values, lookups, creating=False)
+    if clean["uuid"] is None and "uuid" not in errors:
+        errors.add("uuid", "can't be blank")
+    raise_invalid(ACCOUNTS, errors)
+    changes = {key: clean[key] for key in rules.COLUMNS if clean[key] != before[key]}
+    if rules.needs_invoice_schedule(before, clean):
+        next_at, next_type = rules.invoice_schedule(
+            clean["invoice_period_id"], clean["timezone"], datetime.now(UTC)
+        )
+        if (next_at, next_type) != (before["next_invoice_at"], before["next_invoice_type_id"]):
+            changes["next_invoice_at"], changes["next_invoice_type_id"] = next_at, next_type
+    if changes:
+        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=2))
+        with wire_errors(ACCOUNTS, UNIQUE_CONSTRAINTS):
+            await connection.execute(
+                f"UPDATE accounts SET {assignments}, updated_at = now() WHERE id = $1",
+                account_id,
+                *changes.values(),
+            )
+        await audit.record(
+            connection,
+            admin_id=context.admin_id,
+            ip=context.ip,
+            item_type="Account",
+            item_id=account_id,
+            event="update",
+            previous={key: before[key] for key in rules.COLUMNS},
+            changes=audit.changes_between(before, changes),
+        )
+    # contract §4.1: the settings row is rewritten on every update
+    await _save_settings(connection, account_id, clean)
+
+
+async def _save_settings(
+    connection: asyncpg.Connection, account_id: int, clean: dict[str, Any]
+) -> None:
+    await connection.execute(
+        _SAVE_SETTINGS,
+        account_id,
+        clean["balance_low_threshold"],
+        clean["balance_high_threshold"],
+        clean["send_balance_notifications_to"],
+    )
+
+
+async def delete(connection: asyncpg.Connection, context: Context, key: object) -> None:
+    """contract §4.4, for the tables we have: payments (audited), services and transactions
+    go with the account; the settings row cascades."""
+    row = await connection.fetchrow("SELECT * FROM accounts WHERE id = $1 FOR UPDATE", key)
+    if row is None:
+        raise RecordNotFound(key)
+    await connection.execute(
+        "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, ip)"
+        " SELECT 'Payment', p.id, 'destroy', $2, to_jsonb(p), $3 FROM payments p"
+        " WHERE p.account_id = $1",
+        key,
+        str(context.admin_id),
+        context.ip,
+    )
+    await connection.execute(
+        "WITH t AS (DELETE FROM transactions WHERE account_id = $1),"
+        " p AS (DELETE FROM payments WHERE account_id = $1)"
+        " SELECT 1",
+        key,
+    )
+    await connection.execute("DELETE FROM services WHERE account_id = $1", key)
+    await connection.execute("DELETE FROM accounts WHERE id = $1", key)
+    await audit.record(
+        connection,
+        admin_id=context.admin_id,
+        ip=context.ip,
+        item_type="Account",
+        item_id=key,
+        event="destroy",
+        previous=dict(row),
+        changes={},
+    )
+
+
+ACCOUNTS = Resource(
+    type="accounts",
+    path="accounts",
+    from_sql="accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id",
+    id_sql="a.id",
+    attributes=(
+        Attribute("name", S, "a.name", filter=FilterFamily.STRING),
+        Attribute("balance", D, "a.balance", creatable=False, updatable=False, filter=NUMBER),
+        Attribute("min_balance", D, "a.min_balance", filter=NUMBER),
+        Attribute("max_balance", D, "a.max_balance", filter=NUMBER),
+        Attribute("vat", D, "a.vat", filter=NUMBER),
+        Attribute("balance_low_threshold", D, "s.low_threshold", sortable=False, filter=NUMBER),
+        Attribute("balance_high_threshold", D, "s.high_threshold", sortable=False, filter=NUMBER),
+        Attribute(
+            "send_balance_notifications_to", ValueType.INT_ARRAY, "s.send_to", sortable=False
+        ),
+        Attribute("destination_rate_limit", D, "a.destination_rate_limit", filter=NUMBER),
+        Attribute("max_call_duration", INT, "a.max_call_duration", filter=NUMBER),
+        Attribute("external_id", INT, "a.external_id", filter=NUMBER),
+        Attribute("uuid", ValueType.UUID, "a.uuid", filter=FilterFamily.UUID),
+        Attribute("origination_capacity", INT, "a.origination_capacity", filter=NUMBER),
+        Attribute("termination_capacity", INT, "a.termination_capacity", filter=NUMBER),
+        Attribute("total_capacity", INT, "a.total_capacity", filter=NUMBER),
+        Attribute("send_invoices_to", ValueType.INT_ARRAY, "a.send_invoices_to"),
+        Attribute("invoice_period_id", INT, "a.invoice_period_id"),
+        Attribute("timezone", S, "a.timezone"),
+        # contract §2.2: written by name on create only; sorting by it sorts by the name
+        Attribute("currency", S, "a.currency_name", updatable=False),
+    ),
+    relationships=(
+        Relationship(
+            "contractor",
+            "contractors",
+            "a.contractor_id",
+            filterable=True,
+            resource_type="contractors",
+        ),
+        Relationship(
+            "invoice_template",
+            "invoice-templates",
+            "a.invoice_template_id",
+            extra_types=("invoice_templates",),
+            filterable=True,
+            resource_type="invoice-templates",
+        ),
+    ),
+    plain_filters={"name": "a.name"},
+    filter_only=(Attribute("currency_id", INT, "a.currency_id", filter=FilterFamily.FOREIGN_KEY),),
+    writer=Writer(create=create, update=update, delete=delete),
+)

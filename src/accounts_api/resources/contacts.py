@@ -1,0 +1,118 @@
+"""Contacts (contract §5.2): what accounts' `send-invoices-to` and
+`send-balance-notifications-to` refer to. Only contacts of a contractor are visible."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from accounts_api.domain.validation import BLANK, MUST_EXIST, Errors, check_string
+from accounts_api.jsonapi.body import WritePayload
+from accounts_api.jsonapi.declaration import (
+    Attribute,
+    Context,
+    FilterFamily,
+    Relationship,
+    Resource,
+    ValueType,
+    Writer,
+)
+from accounts_api.resources import records
+from accounts_api.resources.validation import raise_invalid
+
+# contract §5.2: contacts of admin users are invisible here
+SCOPE = "contractor_id IS NOT NULL"
+
+# contract §5.2: deleting a contact removes it from every account list that names it; each
+# changed account gets an audit row, as Yeti re-saves them
+_FORGET_IN_ACCOUNTS = """
+WITH changed AS (
+    UPDATE accounts a
+    SET send_invoices_to = NULLIF(array_remove(a.send_invoices_to, $1), '{}'), updated_at = now()
+    FROM accounts old
+    WHERE old.id = a.id AND $1 = ANY (a.send_invoices_to)
+    RETURNING a.id, old.send_invoices_to AS before, a.send_invoices_to AS after
+)
+INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)
+SELECT 'Account', id, 'update', $2, jsonb_build_object('send_invoices_to', before),
+       jsonb_build_object('send_invoices_to', jsonb_build_array(before, after)), $3
+FROM changed
+"""
+_FORGET_IN_SETTINGS = """
+UPDATE account_balance_notification_settings
+SET send_to = NULLIF(array_remove(send_to, $1), '{}')
+WHERE $1 = ANY (send_to)
+"""
+
+
+async def _validate(connection: asyncpg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+    errors = Errors()
+    clean = {
+        "email": check_string(errors, "email", values.get("email")),
+        "notes": check_string(errors, "notes", values.get("notes"), max_length=4096),
+        "contractor_id": values.get("contractor_id"),
+    }
+    # NOT NULL in the database: Yeti answers 500 when it is missing, we answer 422
+    if values.get("email") is None:
+        errors.add("email", BLANK)
+    contractor = clean["contractor_id"]
+    # a contact without a contractor could never be read back (contract §5.2), so it is refused
+    exists = (
+        contractor is not None
+        and 0 < contractor < 2**31
+        and await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $1)", contractor
+        )
+    )
+    if not exists:
+        errors.add("contractor", MUST_EXIST)
+    raise_invalid(CONTACTS, errors)
+    return clean
+
+
+def _incoming(payload: WritePayload) -> dict[str, Any]:
+    values = dict(payload.attributes)
+    if "contractor" in payload.relationships:
+        values["contractor_id"] = payload.relationships["contractor"]
+    return values
+
+
+async def create(connection: asyncpg.Connection, context: Context, payload: WritePayload) -> Any:
+    clean = await _validate(connection, _incoming(payload))
+    return await records.insert(connection, "contacts", clean)
+
+
+async def update(
+    connection: asyncpg.Connection, context: Context, key: object, payload: WritePayload
+) -> None:
+    before = await records.lock(connection, "contacts", key, SCOPE)
+    clean = await _validate(connection, {**before, **_incoming(payload)})
+    changes = records.changed(before, clean)
+    if changes:
+        changes["updated_at"] = await connection.fetchval("SELECT now()")
+    await records.update(connection, "contacts", key, changes)
+
+
+async def delete(connection: asyncpg.Connection, context: Context, key: object) -> None:
+    await records.lock(connection, "contacts", key, SCOPE)
+    await connection.execute(_FORGET_IN_ACCOUNTS, key, str(context.admin_id), context.ip)
+    await connection.execute(_FORGET_IN_SETTINGS, key)
+    await connection.execute("DELETE FROM contacts WHERE id = $1", key)
+
+
+CONTACTS = Resource(
+    type="contacts",
+    path="contacts",
+    from_sql="contacts k",
+    id_sql="k.id",
+    attributes=(
+        Attribute("email", ValueType.STRING, "k.email", filter=FilterFamily.STRING),
+        Attribute("notes", ValueType.STRING, "k.notes", filter=FilterFamily.STRING),
+    ),
+    relationships=(
+        Relationship("contractor", "contractors", "k.contractor_id", resource_type="contractors"),
+    ),
+    scope_sql=f"k.{SCOPE}",
+    writer=Writer(create=create, update=update, delete=delete),
+)

@@ -1,0 +1,50 @@
+"""Row-level SQL shared by resources: lock, insert and update one row of one table.
+
+Table and column names come from the resource modules, never from a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from accounts_api.jsonapi.errors import RecordNotFound
+
+
+async def lock(
+    connection: asyncpg.Connection, table: str, key: object, scope: str = "true"
+) -> dict[str, Any]:
+    """The current row, locked for the rest of the transaction; 404 when it is gone or
+    outside `scope`."""
+    row = await connection.fetchrow(
+        f"SELECT * FROM {table} WHERE id = $1 AND ({scope}) FOR UPDATE", key
+    )
+    if row is None:
+        raise RecordNotFound(key)
+    return dict(row)
+
+
+async def insert(connection: asyncpg.Connection, table: str, columns: Mapping[str, Any]) -> Any:
+    names = list(columns)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    return await connection.fetchval(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders}) RETURNING id",
+        *columns.values(),
+    )
+
+
+async def update(
+    connection: asyncpg.Connection, table: str, key: object, changes: Mapping[str, Any]
+) -> None:
+    if not changes:
+        return
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=2))
+    await connection.execute(
+        f"UPDATE {table} SET {assignments} WHERE id = $1", key, *changes.values()
+    )
+
+
+def changed(before: Mapping[str, Any], clean: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in clean.items() if before.get(key) != value}

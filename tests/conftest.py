@@ -1,0 +1,229 @@
+"""Test harness: a real PostgreSQL (DATABASE_URL, else an embedded server under var/test-pg),
+the real ASGI app, and a client that validates every JSON:API document it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx2 as httpx
+import jsonschema
+import pytest
+from starlette.testclient import TestClient
+
+from accounts_api.app import create_app
+from accounts_api.auth import tokens
+from accounts_api.auth.passwords import hash_password
+from accounts_api.db import embedded, migrate, pool
+from accounts_api.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+JSONAPI = "application/vnd.api+json"
+BASE_URL = "http://api.example.com"
+ADMIN_PASSWORD = "password"
+
+SCHEMA = json.loads((Path(__file__).parent / "support" / "jsonapi-1.0-schema.json").read_text())
+_validator = jsonschema.Draft6Validator(SCHEMA)
+
+# Tables emptied between tests, children first; the default currency and admins stay.
+TABLES = (
+    "transactions",
+    "payments",
+    "services",
+    "audit_log",
+    "account_balance_notification_settings",
+    "accounts",
+    "invoice_templates",
+    "contacts",
+    "contractors",
+    "smtp_connections",
+)
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        url = configured
+    else:
+        admin_url = embedded.start(ROOT / "var" / "test-pg", database="postgres")
+        url = embedded.with_database(admin_url, "accounts_api_test")
+
+        async def recreate() -> None:
+            connection = await asyncpg.connect(admin_url)
+            try:
+                await connection.execute("DROP DATABASE IF EXISTS accounts_api_test WITH (FORCE)")
+                await connection.execute("CREATE DATABASE accounts_api_test")
+            finally:
+                await connection.close()
+
+        run(recreate())
+    migrate.upgrade(url)
+    return url
+
+
+class Db:
+    """Direct SQL for arranging and inspecting state, on its own connection."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    async def _run(self, method: str, sql: str, *args: Any) -> Any:
+        connection = await asyncpg.connect(self.url)
+        try:
+            await pool._init_connection(connection)
+            return await getattr(connection, method)(sql, *args)
+        finally:
+            await connection.close()
+
+    def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return run(self._run("fetch", sql, *args))  # type: ignore[no-any-return]
+
+    def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return run(self._run("fetchrow", sql, *args))  # type: ignore[no-any-return]
+
+    def fetchval(self, sql: str, *args: Any) -> Any:
+        return run(self._run("fetchval", sql, *args))
+
+    def execute(self, sql: str, *args: Any) -> str:
+        return run(self._run("execute", sql, *args))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Db:
+    return Db(database_url)
+
+
+@pytest.fixture(scope="session")
+def admin_id(db: Db) -> int:
+    db.execute("DELETE FROM admin_users")
+    return int(
+        db.fetchval(
+            "INSERT INTO admin_users (username, password_hash)"
+            " VALUES ('test-admin', $1) RETURNING id",
+            hash_password(ADMIN_PASSWORD),
+        )
+    )
+
+
+class QueryLog:
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def __call__(self, record: Any) -> None:
+        self.queries.append(record.query)
+
+    def reset(self) -> None:
+        self.queries.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.queries)
+
+
+@pytest.fixture(scope="session")
+def query_log() -> QueryLog:
+    return QueryLog()
+
+
+@pytest.fixture(scope="session")
+def app_client(database_url: str, admin_id: int, query_log: QueryLog) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=database_url,
+        data_dir=ROOT / "var" / "test-data",
+        token_lifetime=None,
+        pool_size=4,
+        secret_key_env=SECRET,
+    )
+    original_init = pool._init_connection
+
+    async def counting_init(connection: asyncpg.Connection) -> None:
+        await original_init(connection)
+        connection.add_query_logger(query_log)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pool, "_init_connection", counting_init)
+        app = create_app(settings)
+        with TestClient(app, base_url=BASE_URL, client=("127.0.0.1", 50000)) as client:
+            yield client
+
+
+def validate_document(response: httpx.Response) -> None:
+    """Every JSON:API body must be a valid JSON:API 1.0 document."""
+    if response.content and response.headers.get("content-type") == JSONAPI:
+        _validator.validate(response.json())
+
+
+class Api:
+    """An HTTP client speaking JSON:API as a Yeti client would, authenticated by default."""
+
+    def __init__(self, client: TestClient, token: str):
+        self.client = client
+        self.token = token
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+        params: Any = None,
+    ) -> httpx.Response:
+        sent = {"Accept": JSONAPI}
+        if method in ("POST", "PATCH", "PUT"):
+            sent["Content-Type"] = JSONAPI
+        if auth:
+            sent["Authorization"] = self.token
+        sent.update(headers or {})
+        if json_body is not None:
+            content = json.dumps(json_body).encode()
+        response = self.client.request(method, path, content=content, headers=sent, params=params)
+        validate_document(response)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, json_body=body, **kwargs)
+
+    def patch(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", path, json_body=body, **kwargs)
+
+    def put(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, json_body=body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def token(admin_id: int) -> str:
+    return tokens.issue(admin_id, SECRET, None)
+
+
+@pytest.fixture
+def api(app_client: TestClient, token: str, clean_database: None) -> Api:
+    return Api(app_client, token)
+
+
+@pytest.fixture
+def clean_database(db: Db) -> None:
+    db.execute(
+        "; ".join(f"DELETE FROM {table}" for table in TABLES)
+        + "; DELETE FROM currencies WHERE id <> 0"
+        + "; UPDATE currencies SET name = 'USD', rate = 1, rate_provider_id = NULL WHERE id = 0"
+    )
