@@ -37,19 +37,32 @@ class ValueType(enum.Enum):
 
 
 class FilterFamily(enum.Enum):
-    """Ransack-style predicate families (contract §2.5) and the suffixes each allows."""
+    """Ransack-style predicate families (contract §2.5)."""
 
-    STRING = ("eq", "not_eq", "cont", "start", "end", "in", "not_in", "cont_any")
-    NUMBER = ("eq", "not_eq", "gt", "gteq", "lt", "lteq", "in", "not_in")
-    UUID = ("eq", "not_eq", "in", "not_in")
-    FOREIGN_KEY = ("eq", "not_eq", "in", "not_in")
-    BOOLEAN = ("eq", "not_eq")
-    DATETIME = ("eq", "not_eq", "gt", "gteq", "lt", "lteq", "in", "not_in")
-    ENUM = ("eq", "not_eq", "in", "not_in")
+    STRING = "string"
+    NUMBER = "number"
+    UUID = "uuid"
+    FOREIGN_KEY = "foreign_key"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    ENUM = "enum"
 
     @property
     def predicates(self) -> tuple[str, ...]:
-        return self.value
+        return _PREDICATES[self]
+
+
+_ORDERED = ("eq", "not_eq", "gt", "gteq", "lt", "lteq", "in", "not_in")
+_SET = ("eq", "not_eq", "in", "not_in")
+_PREDICATES = {
+    FilterFamily.STRING: ("eq", "not_eq", "cont", "start", "end", "in", "not_in", "cont_any"),
+    FilterFamily.NUMBER: _ORDERED,
+    FilterFamily.UUID: _SET,
+    FilterFamily.FOREIGN_KEY: _SET,
+    FilterFamily.BOOLEAN: ("eq", "not_eq"),
+    FilterFamily.DATETIME: _ORDERED,
+    FilterFamily.ENUM: _SET,
+}
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,7 @@ class Resource:
     filter_only: tuple[Attribute, ...] = ()
     # a scope every query gets (contacts without a contractor are invisible, contract §5.2)
     scope_sql: str | None = None
-    key_type: type = int
+    key_type: type[int] | type[str] = int
     # the largest key the id column can hold; larger URL ids are simply not found
     key_max: int = 2**31 - 1
     paginated: bool = True
