@@ -52,7 +52,8 @@ async def _token(request: Request) -> str | None:
                 document = msgspec.json.decode(body)
             except msgspec.DecodeError:
                 document = None
-            if isinstance(document, dict) and isinstance(document.get("token"), str):
-                return document["token"]
+            token = document.get("token") if isinstance(document, dict) else None
+            if isinstance(token, str):
+                return token
     header = request.headers.get("authorization", "").split()
     return header[-1] if header else None

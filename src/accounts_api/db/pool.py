@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection as handlers see it: a plain one or one borrowed from the pool.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
-async def _init_connection(connection: asyncpg.Connection) -> None:
+async def _init_connection(connection: Connection) -> None:
     await connection.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=_encode_json, decoder=msgspec.json.decode
     )
@@ -18,7 +22,7 @@ def _encode_json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
+async def create_pool(database_url: str, size: int) -> asyncpg.Pool[asyncpg.Record]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=size, init=_init_connection)
     assert pool is not None
     return pool

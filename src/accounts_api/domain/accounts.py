@@ -5,10 +5,10 @@ contractor exist, is the name taken) arrive as `Lookups`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from accounts_api.domain.invoice_periods import InvoicePeriod, next_invoice
@@ -92,13 +92,22 @@ def candidates(values: Mapping[str, Any]) -> Candidates:
     contractor = values.get("contractor_id")
     return Candidates(
         name=name if isinstance(name, str) and "\x00" not in name else None,
-        uuid=str(check_uuid(Errors(), "uuid", raw_uuid) or "") or None,
+        uuid=_uuid_text(raw_uuid),
         external_id=external_int,
         currency=currency if isinstance(currency, str) and "\x00" not in currency else None,
         contractor_id=contractor
         if isinstance(contractor, int) and 0 < contractor <= INTEGER_MAX
         else None,
     )
+
+
+def _uuid_text(raw: Any) -> str | None:
+    if isinstance(raw, uuid.UUID):
+        return str(raw)
+    try:
+        return str(uuid.UUID(raw)) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 def validate(
@@ -239,7 +248,12 @@ def validate(
         errors, "send_balance_notifications_to", values.get("send_balance_notifications_to")
     )
     clean["contractor_id"] = values.get("contractor_id")
-    clean["invoice_template_id"] = values.get("invoice_template_id")
+    # contract §2.2: the template is not checked for existence, but an id no column can hold
+    # can only be a template that does not exist
+    template = values.get("invoice_template_id")
+    if template is not None and not 0 < template <= INTEGER_MAX:
+        errors.add("invoice_template", MUST_EXIST)
+    clean["invoice_template_id"] = template
     return errors, clean
 
 
@@ -260,7 +274,3 @@ def invoice_schedule(
         return None, None
     moment, invoice_type = next_invoice(InvoicePeriod(period_id), timezone, now)
     return moment, int(invoice_type)
-
-
-def decimal_or_none(value: Any) -> Decimal | None:
-    return to_decimal(value) if value is not None else None

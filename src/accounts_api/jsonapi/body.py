@@ -80,7 +80,7 @@ def integer_key(raw: object) -> int:
 
 
 def parse_key(raw: object, resource: Resource) -> object:
-    if resource.key_type is int:
+    if resource.integer_keys:
         return integer_key(raw)
     # contract §5.5: a string key with a comma is an id list, not a key
     if "," in str(raw):
@@ -136,11 +136,9 @@ def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) 
                     raise ParamNotAllowed(key)
         elif member == "relationships":
             for key in relationships:
-                relationship = resource.relationship(key)
-                writable = relationship and (
-                    relationship.creatable if creating else relationship.updatable
-                )
-                if not writable and resource.attribute(key) is None:
+                target = resource.relationship(key)
+                linkable = target and (target.creatable if creating else target.updatable)
+                if not linkable and resource.attribute(key) is None:
                     raise ParamNotAllowed(key)
         else:
             raise ParamNotAllowed(member)

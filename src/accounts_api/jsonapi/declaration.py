@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import asyncpg
+from accounts_api.db.pool import Connection
 
+if TYPE_CHECKING:
     from accounts_api.jsonapi.body import WritePayload
 
 
@@ -122,9 +122,9 @@ class Context:
     ip: str | None
 
 
-CreateHook = Callable[["asyncpg.Connection", Context, "WritePayload"], Awaitable[object]]
-UpdateHook = Callable[["asyncpg.Connection", Context, object, "WritePayload"], Awaitable[None]]
-DeleteHook = Callable[["asyncpg.Connection", Context, object], Awaitable[None]]
+CreateHook = Callable[[Connection, Context, "WritePayload"], Awaitable[object]]
+UpdateHook = Callable[[Connection, Context, object, "WritePayload"], Awaitable[None]]
+DeleteHook = Callable[[Connection, Context, object], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,8 @@ class Resource:
     filter_only: tuple[Attribute, ...] = ()
     # a scope every query gets (contacts without a contractor are invisible, contract §5.2)
     scope_sql: str | None = None
-    key_type: type[int] | type[str] = int
+    # integer ids (most) or string ids (timezones)
+    integer_keys: bool = True
     # the largest key the id column can hold; larger URL ids are simply not found
     key_max: int = 2**31 - 1
     paginated: bool = True

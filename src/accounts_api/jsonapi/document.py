@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote_plus
 
 import msgspec
@@ -62,6 +62,12 @@ def encode_errors(errors: Iterable[JsonApiError]) -> bytes:
     return body.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
 
 
+class Row(Protocol):
+    """A database row: the id, the attributes, then the relationship keys, by position."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
 class Renderer:
     """Renders rows of one resource into resource objects for one request."""
 
@@ -80,7 +86,7 @@ class Renderer:
             "related": f"{own}/{relationship_key}",
         }
 
-    def resource_object(self, row: Sequence[Any]) -> dict[str, Any]:
+    def resource_object(self, row: Row) -> dict[str, Any]:
         resource = self.resource
         key = row[0]
         wanted = self.fields

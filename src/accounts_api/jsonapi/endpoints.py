@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from accounts_api.db.pool import Connection
 from accounts_api.jsonapi.body import (
     MAX_BODY_BYTES,
     WritePayload,
@@ -64,9 +65,9 @@ def _where(resource: Resource, conditions: Sequence[str]) -> str:
 
 
 async def fetch_by_keys(
-    connection: asyncpg.Connection, resource: Resource, keys: Sequence[object]
+    connection: Connection, resource: Resource, keys: Sequence[object]
 ) -> list[asyncpg.Record]:
-    cast = "bigint" if resource.key_type is int else "text"
+    cast = "bigint" if resource.integer_keys else "text"
     sql = (
         select_sql(resource)
         + _where(resource, [f"{resource.id_sql} = ANY($1::{cast}[])"])
@@ -75,9 +76,7 @@ async def fetch_by_keys(
     return list(await connection.fetch(sql, list(keys)))
 
 
-async def fetch_one(
-    connection: asyncpg.Connection, resource: Resource, key: object
-) -> asyncpg.Record:
+async def fetch_one(connection: Connection, resource: Resource, key: object) -> asyncpg.Record:
     if not key_in_range(resource, key):
         raise RecordNotFound(key)
     rows = await fetch_by_keys(connection, resource, [key])
@@ -100,7 +99,7 @@ class Api:
 
     def routes(self, resource: Resource) -> list[Route]:
         base = f"{API_PREFIX}/{resource.path}"
-        member = f"{base}/{{key:path}}" if resource.key_type is str else f"{base}/{{key}}"
+        member = f"{base}/{{key}}" if resource.integer_keys else f"{base}/{{key:path}}"
         writer = resource.writer
         collection_methods = ["GET"] + (["POST"] if writer.create else [])
         member_methods = ["GET"] + (["PATCH", "PUT"] if writer.update else [])
@@ -320,7 +319,7 @@ class Api:
     async def _single(
         self,
         request: Request,
-        connection: asyncpg.Connection,
+        connection: Connection,
         resource: Resource,
         row: asyncpg.Record,
         query: Query,
@@ -337,7 +336,7 @@ class Api:
 
     async def _included(
         self,
-        connection: asyncpg.Connection,
+        connection: Connection,
         request: Request,
         resource: Resource,
         rows: Sequence[asyncpg.Record],

@@ -89,7 +89,7 @@ def _filter_table(resource: Resource) -> dict[str, Builder]:
 
 
 def _build_table(resource: Resource) -> dict[str, Builder]:
-    key_cast = "::bigint" if resource.key_type is int else "::text"
+    key_cast = "::bigint" if resource.integer_keys else "::text"
     table: dict[str, Builder] = {"id": _plain(resource.id_sql, _key_parser(resource), key_cast)}
     for name, sql in resource.plain_filters.items():
         table[name] = _plain(sql, str, "::text")
@@ -105,7 +105,7 @@ def _build_table(resource: Resource) -> dict[str, Builder]:
 
 
 def _key_parser(resource: Resource) -> Callable[[str], object]:
-    if resource.key_type is not int:
+    if not resource.integer_keys:
         return str
 
     def parse(value: str) -> object:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from accounts_api.db import audit
+from accounts_api.db.pool import Connection
 from accounts_api.domain import accounts as rules
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
@@ -73,7 +72,7 @@ SET low_threshold = EXCLUDED.low_threshold, high_threshold = EXCLUDED.high_thres
 
 
 async def _lookups(
-    connection: asyncpg.Connection, values: dict[str, Any], account_id: int | None
+    connection: Connection, values: dict[str, Any], account_id: int | None
 ) -> rules.Lookups:
     wanted = rules.candidates(values)
     row = await connection.fetchrow(
@@ -85,6 +84,7 @@ async def _lookups(
         wanted.external_id,
         account_id,
     )
+    assert row is not None
     taken = {key for key in ("name", "uuid", "external_id") if row[key]}
     return rules.Lookups(
         contractor_exists=row["contractor_exists"],
@@ -101,7 +101,7 @@ def _incoming(payload: WritePayload) -> dict[str, Any]:
     return values
 
 
-async def create(connection: asyncpg.Connection, context: Context, payload: WritePayload) -> int:
+async def create(connection: Connection, context: Context, payload: WritePayload) -> int:
     values = {**CREATE_DEFAULTS, **_incoming(payload)}
     lookups = await _lookups(connection, values, None)
     errors, clean = rules.validate(values, lookups, creating=True)
@@ -120,6 +120,7 @@ async def create(connection: asyncpg.Connection, context: Context, payload: Writ
             " RETURNING id, uuid, currency_name",
             *columns.values(),
         )
+        assert row is not None
     account_id: int = row["id"]
     await _save_settings(connection, account_id, clean)
     stored = {**columns, "uuid": row["uuid"], "currency_name": row["currency_name"]}
@@ -137,7 +138,7 @@ async def create(connection: asyncpg.Connection, context: Context, payload: Writ
 
 
 async def update(
-    connection: asyncpg.Connection, context: Context, key: object, payload: WritePayload
+    connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
     current = await connection.fetchrow(_CURRENT, key)
     if current is None:
@@ -180,9 +181,7 @@ async def update(
     await _save_settings(connection, account_id, clean)
 
 
-async def _save_settings(
-    connection: asyncpg.Connection, account_id: int, clean: dict[str, Any]
-) -> None:
+async def _save_settings(connection: Connection, account_id: int, clean: dict[str, Any]) -> None:
     await connection.execute(
         _SAVE_SETTINGS,
         account_id,
@@ -192,7 +191,7 @@ async def _save_settings(
     )
 
 
-async def delete(connection: asyncpg.Connection, context: Context, key: object) -> None:
+async def delete(connection: Connection, context: Context, key: object) -> None:
     """contract §4.4, for the tables we have: payments (audited), services and transactions
     go with the account; the settings row cascades."""
     row = await connection.fetchrow("SELECT * FROM accounts WHERE id = $1 FOR UPDATE", key)
@@ -206,6 +205,7 @@ async def delete(connection: asyncpg.Connection, context: Context, key: object) 
         str(context.admin_id),
         context.ip,
     )
+    assert row is not None
     await connection.execute(
         "WITH t AS (DELETE FROM transactions WHERE account_id = $1),"
         " p AS (DELETE FROM payments WHERE account_id = $1)"

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
+from accounts_api.db.pool import Connection
 from accounts_api.domain.validation import BLANK, MUST_EXIST, Errors, check_string
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
@@ -46,7 +45,7 @@ WHERE $1 = ANY (send_to)
 """
 
 
-async def _validate(connection: asyncpg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+async def _validate(connection: Connection, values: dict[str, Any]) -> dict[str, Any]:
     errors = Errors()
     clean = {
         "email": check_string(errors, "email", values.get("email")),
@@ -56,7 +55,7 @@ async def _validate(connection: asyncpg.Connection, values: dict[str, Any]) -> d
     # NOT NULL in the database: Yeti answers 500 when it is missing, we answer 422
     if values.get("email") is None:
         errors.add("email", BLANK)
-    contractor = clean["contractor_id"]
+    contractor: Any = clean["contractor_id"]
     # a contact without a contractor could never be read back (contract §5.2), so it is refused
     exists = (
         contractor is not None
@@ -78,13 +77,13 @@ def _incoming(payload: WritePayload) -> dict[str, Any]:
     return values
 
 
-async def create(connection: asyncpg.Connection, context: Context, payload: WritePayload) -> Any:
+async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
     clean = await _validate(connection, _incoming(payload))
     return await records.insert(connection, "contacts", clean)
 
 
 async def update(
-    connection: asyncpg.Connection, context: Context, key: object, payload: WritePayload
+    connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
     before = await records.lock(connection, "contacts", key, SCOPE)
     clean = await _validate(connection, {**before, **_incoming(payload)})
@@ -94,7 +93,7 @@ async def update(
     await records.update(connection, "contacts", key, changes)
 
 
-async def delete(connection: asyncpg.Connection, context: Context, key: object) -> None:
+async def delete(connection: Connection, context: Context, key: object) -> None:
     await records.lock(connection, "contacts", key, SCOPE)
     await connection.execute(_FORGET_IN_ACCOUNTS, key, str(context.admin_id), context.ip)
     await connection.execute(_FORGET_IN_SETTINGS, key)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
+from accounts_api.db.pool import Connection
 from accounts_api.domain.validation import (
     BLANK,
     MUST_EXIST,
@@ -52,7 +51,7 @@ SELECT EXISTS (SELECT 1 FROM contractors WHERE name = $1 AND id IS DISTINCT FROM
 
 
 async def _validate(
-    connection: asyncpg.Connection, values: dict[str, Any], key: object | None
+    connection: Connection, values: dict[str, Any], key: object | None
 ) -> dict[str, Any]:
     errors = Errors()
     clean: dict[str, Any] = {"name": check_string(errors, "name", values.get("name"))}
@@ -78,6 +77,7 @@ async def _validate(
     found = await connection.fetchrow(
         _LOOKUPS, clean["name"], clean["external_id"], smtp if in_range else None, key
     )
+    assert found is not None
     if is_blank(values.get("name")):
         errors.add("name", BLANK)
     if found["name"]:
@@ -104,14 +104,14 @@ def _incoming(payload: WritePayload) -> dict[str, Any]:
     return values
 
 
-async def create(connection: asyncpg.Connection, context: Context, payload: WritePayload) -> Any:
+async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
     clean = await _validate(connection, _incoming(payload), None)
     with wire_errors(CONTRACTORS, UNIQUE_CONSTRAINTS):
         return await records.insert(connection, "contractors", clean)
 
 
 async def update(
-    connection: asyncpg.Connection, context: Context, key: object, payload: WritePayload
+    connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
     before = await records.lock(connection, "contractors", key)
     clean = await _validate(connection, {**before, **_incoming(payload)}, key)
@@ -119,7 +119,7 @@ async def update(
         await records.update(connection, "contractors", key, records.changed(before, clean))
 
 
-async def delete(connection: asyncpg.Connection, context: Context, key: object) -> None:
+async def delete(connection: Connection, context: Context, key: object) -> None:
     await records.lock(connection, "contractors", key)
     if await connection.fetchval(
         "SELECT EXISTS (SELECT 1 FROM accounts WHERE contractor_id = $1)", key

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
+from accounts_api.db.pool import Connection
 from accounts_api.domain import currencies as rules
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
@@ -32,16 +31,18 @@ SELECT EXISTS (SELECT 1 FROM currencies WHERE name = $1 AND id IS DISTINCT FROM 
 
 
 async def _validate(
-    connection: asyncpg.Connection, values: dict[str, Any], key: object | None
+    connection: Connection, values: dict[str, Any], key: object | None
 ) -> dict[str, Any]:
     name = values.get("name")
     name = name if isinstance(name, str) and "\x00" not in name else None
     row = await connection.fetchrow(_LOOKUPS, name, key, rules.DEFAULT_CURRENCY_ID)
+    assert row is not None
     lookups = rules.Lookups(
         name_taken=row["name_taken"],
         system_currency=row["system_currency"],
         used_provider_ids=row["used_providers"],
     )
+    assert row is not None
     errors, clean = rules.validate(
         values,
         lookups,
@@ -52,14 +53,14 @@ async def _validate(
     return clean
 
 
-async def create(connection: asyncpg.Connection, context: Context, payload: WritePayload) -> Any:
+async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
     clean = await _validate(connection, payload.attributes, None)
     with wire_errors(CURRENCIES, UNIQUE_CONSTRAINTS):
         return await records.insert(connection, "currencies", clean)
 
 
 async def update(
-    connection: asyncpg.Connection, context: Context, key: object, payload: WritePayload
+    connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
     before = await records.lock(connection, "currencies", key)
     clean = await _validate(connection, {**before, **payload.attributes}, key)
@@ -73,7 +74,7 @@ async def update(
         )
 
 
-async def delete(connection: asyncpg.Connection, context: Context, key: object) -> None:
+async def delete(connection: Connection, context: Context, key: object) -> None:
     await records.lock(connection, "currencies", key)
     if await connection.fetchval(
         "SELECT EXISTS (SELECT 1 FROM accounts WHERE currency_id = $1)", key

@@ -7,8 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import asyncpg
-
+from accounts_api.db.pool import Connection
 from accounts_api.domain.validation import BLANK, TAKEN, Errors, check_string, is_blank
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
@@ -27,7 +26,7 @@ UNIQUE_CONSTRAINTS = {"invoice_templates_name_key": "name"}
 
 
 async def _validate(
-    connection: asyncpg.Connection, values: dict[str, Any], key: object | None
+    connection: Connection, values: dict[str, Any], key: object | None
 ) -> dict[str, Any]:
     errors = Errors()
     clean = {
@@ -51,14 +50,14 @@ async def _validate(
     return clean
 
 
-async def create(connection: asyncpg.Connection, context: Context, payload: WritePayload) -> Any:
+async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
     clean = await _validate(connection, payload.attributes, None)
     with wire_errors(INVOICE_TEMPLATES, UNIQUE_CONSTRAINTS):
         return await records.insert(connection, "invoice_templates", clean)
 
 
 async def update(
-    connection: asyncpg.Connection, context: Context, key: object, payload: WritePayload
+    connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
     before = await records.lock(connection, "invoice_templates", key)
     clean = await _validate(connection, {**before, **payload.attributes}, key)
@@ -66,7 +65,7 @@ async def update(
         await records.update(connection, "invoice_templates", key, records.changed(before, clean))
 
 
-async def delete(connection: asyncpg.Connection, context: Context, key: object) -> None:
+async def delete(connection: Connection, context: Context, key: object) -> None:
     # contract §5.4: nothing blocks it; accounts keep the dangling id
     await records.lock(connection, "invoice_templates", key)
     await connection.execute("DELETE FROM invoice_templates WHERE id = $1", key)

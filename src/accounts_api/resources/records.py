@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
-
+from accounts_api.db.pool import Connection
 from accounts_api.jsonapi.errors import RecordNotFound
 
 
 async def lock(
-    connection: asyncpg.Connection, table: str, key: object, scope: str = "true"
+    connection: Connection, table: str, key: object, scope: str = "true"
 ) -> dict[str, Any]:
     """The current row, locked for the rest of the transaction; 404 when it is gone or
     outside `scope`."""
@@ -26,7 +25,7 @@ async def lock(
     return dict(row)
 
 
-async def insert(connection: asyncpg.Connection, table: str, columns: Mapping[str, Any]) -> Any:
+async def insert(connection: Connection, table: str, columns: Mapping[str, Any]) -> Any:
     names = list(columns)
     placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
     return await connection.fetchval(
@@ -36,7 +35,7 @@ async def insert(connection: asyncpg.Connection, table: str, columns: Mapping[st
 
 
 async def update(
-    connection: asyncpg.Connection, table: str, key: object, changes: Mapping[str, Any]
+    connection: Connection, table: str, key: object, changes: Mapping[str, Any]
 ) -> None:
     if not changes:
         return

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import zoneinfo
 
-import asyncpg
-
+from accounts_api.db.pool import Connection
 from accounts_api.jsonapi.declaration import Attribute, Resource, ValueType
 
 ZONE_SCOPE = "z.name !~ '^(posix|right)/' AND z.name NOT IN ('localtime', 'posixrules', 'Factory')"
@@ -18,7 +17,7 @@ ZONE_SCOPE = "z.name !~ '^(posix|right)/' AND z.name NOT IN ('localtime', 'posix
 _cache: frozenset[str] | None = None
 
 
-async def valid_timezones(connection: asyncpg.Connection) -> frozenset[str]:
+async def valid_timezones(connection: Connection) -> frozenset[str]:
     """Cached per process: one query on first use."""
     global _cache
     if _cache is None:
@@ -35,7 +34,7 @@ TIMEZONES = Resource(
     attributes=(Attribute("name", ValueType.STRING, "z.name", creatable=False, updatable=False),),
     plain_filters={"name": "z.name"},
     scope_sql=ZONE_SCOPE,
-    key_type=str,
+    integer_keys=False,
     paginated=False,
     self_links=False,
     count_ignores_filters=True,
