@@ -76,7 +76,7 @@ def validate(
     """Yeti's order: name presence, uniqueness, inclusion; rate presence, numericality;
     provider inclusion; the default-currency rules; provider support."""
     errors = Errors()
-    name = check_string(errors, "name", values.get("name"), max_length=4)
+    name = check_string(errors, "name", values.get("name"))
     if is_blank(values.get("name")):
         errors.add("name", BLANK)
     if lookups.name_taken:

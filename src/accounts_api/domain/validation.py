@@ -80,6 +80,9 @@ def to_decimal(value: Any) -> Decimal | None:
         return None
     if isinstance(value, int | Decimal):
         number = Decimal(value)
+    elif isinstance(value, float):
+        # only stored values are floats (currency rates); requests decode to Decimal
+        number = Decimal(repr(value))
     elif isinstance(value, str) and _NUMBER_TEXT.match(value):
         try:
             number = Decimal(value.strip())

@@ -46,7 +46,7 @@ SELECT a.id, a.name, a.min_balance, a.max_balance, a.vat, a.destination_rate_lim
        a.timezone, a.contractor_id, a.invoice_template_id, a.currency_id,
        a.next_invoice_at, a.next_invoice_type_id,
        s.low_threshold AS balance_low_threshold, s.high_threshold AS balance_high_threshold,
-       s.send_to AS send_balance_notifications_to
+       s.send_to AS send_balance_notifications_to, to_jsonb(a) AS previous
 FROM accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id
 WHERE a.id = $1
 FOR UPDATE OF a
@@ -145,6 +145,7 @@ async def update(
         raise RecordNotFound(key)
     before = dict(current)
     account_id: int = before.pop("id")
+    previous = before.pop("previous")
     values = {**before, **_incoming(payload)}
     lookups = await _lookups(connection, values, account_id)
     lookups.currency_id = before["currency_id"]
@@ -174,7 +175,7 @@ async def update(
             item_type="Account",
             item_id=account_id,
             event="update",
-            previous={key: before[key] for key in rules.COLUMNS},
+            previous=previous,
             changes=audit.changes_between(before, changes),
         )
     # contract §4.1: the settings row is rewritten on every update

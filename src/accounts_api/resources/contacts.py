@@ -31,10 +31,11 @@ WITH changed AS (
     SET send_invoices_to = NULLIF(array_remove(a.send_invoices_to, $1), '{}'), updated_at = now()
     FROM accounts old
     WHERE old.id = a.id AND $1 = ANY (a.send_invoices_to)
-    RETURNING a.id, old.send_invoices_to AS before, a.send_invoices_to AS after
+    RETURNING a.id, to_jsonb(old) AS previous, old.send_invoices_to AS before,
+              a.send_invoices_to AS after
 )
 INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)
-SELECT 'Account', id, 'update', $2, jsonb_build_object('send_invoices_to', before),
+SELECT 'Account', id, 'update', $2, previous,
        jsonb_build_object('send_invoices_to', jsonb_build_array(before, after)), $3
 FROM changed
 """
