@@ -144,11 +144,10 @@ def validate(
 
     # 7: timezone
     timezone = values.get("timezone")
-    timezone_text = (
-        timezone if isinstance(timezone, str) else ("" if timezone is None else str(timezone))
-    )
-    if timezone_text not in lookups.timezones:
-        errors.add("timezone", f"{timezone_text} is not a valid timezone")
+    timezone_text = check_string(errors, "timezone", timezone)
+    if timezone is None or (timezone_text is not None and timezone_text not in lookups.timezones):
+        # contract §3.2: a null renders as the empty string
+        errors.add("timezone", f"{timezone_text or ''} is not a valid timezone")
     clean["timezone"] = timezone_text
 
     # 8: max-balance, compared with min-balance when that is a number
@@ -210,8 +209,10 @@ def validate(
         greater_than=0,
         less_than_or_equal_to=INTEGER_MAX,
     )
-    # contract §3.1 #13: not integer-only, 1.5 is stored as 1
+    # contract §3.1 #13: not integer-only, 1.5 is stored as 1; 0.5 would be stored as 0
     clean["max_call_duration"] = int(duration) if duration is not None else None
+    if duration is not None and 0 < duration < 1:
+        errors.add("max_call_duration", "must be greater than 0")
 
     # 16: invoice period
     period_raw = values.get("invoice_period_id")

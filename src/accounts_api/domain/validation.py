@@ -25,8 +25,10 @@ NOT_A_STRING = "must be a string"
 NOT_A_BOOLEAN = "must be true or false"
 INVALID = "is invalid"
 
-# Decimal magnitudes the API accepts: far beyond any balance, far below numeric's limits.
-MAX_DECIMAL_EXPONENT = 30
+# Decimals the API accepts: magnitudes far beyond any balance, precision far beyond any
+# rate, both far inside PostgreSQL numeric's limits.
+MAX_DECIMAL = Decimal("1e30")
+MAX_FRACTION_DIGITS = 100
 
 _INTEGER_TEXT = re.compile(r"\A[+-]?\d+\Z")
 _NUMBER_TEXT = re.compile(r"\A\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
@@ -120,7 +122,9 @@ def check_numericality(
     if number is None:
         errors.add(key, NOT_A_NUMBER)
         return None
-    if abs(number.adjusted()) > MAX_DECIMAL_EXPONENT and number:
+    exponent = number.as_tuple().exponent
+    fraction_digits = -exponent if isinstance(exponent, int) else 0
+    if abs(number) > MAX_DECIMAL or fraction_digits > MAX_FRACTION_DIGITS:
         errors.add(key, OUT_OF_RANGE)
         return None
     if only_integer and not _INTEGER_TEXT.match(str(raw).strip()):

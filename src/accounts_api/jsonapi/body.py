@@ -99,8 +99,6 @@ def _check_type(data: dict[str, Any], resource: Resource) -> None:
 def parse_create(document: dict[str, Any], resource: Resource) -> WritePayload:
     data = data_member(document)
     _check_type(data, resource)
-    if "id" in data:
-        raise ParamNotAllowed("id")
     return _parse_members(data, resource, creating=True)
 
 
@@ -126,7 +124,7 @@ def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) 
         raise BadRequest("relationships must be an object.", pointer="/data/relationships")
     # contract §2.9: only the first offending key, in body order, is reported
     for member in data:
-        if member in ("type", "id"):
+        if member == "type" or (member == "id" and not creating):
             continue
         if member == "attributes":
             for key in attributes:
@@ -149,23 +147,23 @@ def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) 
         relationship = resource.relationship(key)
         if relationship is None:
             continue  # contract §2.9 quirk: an attribute name under relationships is ignored
-        pointer = f"/data/relationships/{key}"
         linkage = value.get("data") if isinstance(value, dict) else value
         if isinstance(value, dict) and set(value) - {"data", "links", "meta"}:
-            raise InvalidLinksObject(pointer)
-        payload.relationships[relationship.name] = parse_linkage(linkage, relationship, pointer)
+            raise InvalidLinksObject()
+        payload.relationships[relationship.name] = parse_linkage(linkage, relationship)
     return payload
 
 
-def parse_linkage(linkage: object, relationship: Relationship, pointer: str) -> object | None:
+def parse_linkage(linkage: object, relationship: Relationship) -> object | None:
     """`null` or exactly `{type, id}`; 115/116/103 otherwise (contract §2.9)."""
     if linkage is None:
         return None
+    # contract §0.4: like every 400 of the parser, 115 and 116 carry no source pointer
     if not isinstance(linkage, dict) or set(linkage) != {"type", "id"}:
-        raise InvalidLinksObject(pointer)
+        raise InvalidLinksObject()
     linkage_type = linkage["type"]
     if not isinstance(linkage_type, str) or not relationship.accepts(linkage_type):
-        raise TypeMismatch(str(linkage_type).replace("-", "_"), pointer)
+        raise TypeMismatch(str(linkage_type).replace("-", "_"))
     return integer_key(linkage["id"])
 
 
@@ -173,4 +171,4 @@ def parse_relationship_body(document: dict[str, Any], relationship: Relationship
     """PATCH /<resource>/{id}/relationships/<name> (contract §2.12)."""
     if "data" not in document:
         raise MissingParameter("data")
-    return parse_linkage(document["data"], relationship, "/data")
+    return parse_linkage(document["data"], relationship)

@@ -139,17 +139,15 @@ class InvalidSortCriteria(JsonApiError):
 class InvalidLinksObject(JsonApiError):
     code, title = "115", "Invalid Links Object"
 
-    def __init__(self, pointer: str | None = None) -> None:
-        super().__init__("Data is not a valid Links Object.", pointer=pointer)
+    def __init__(self) -> None:
+        super().__init__("Data is not a valid Links Object.")
 
 
 class TypeMismatch(JsonApiError):
     code, title = "116", "Type Mismatch"
 
-    def __init__(self, resource_type: object, pointer: str | None = None):
-        super().__init__(
-            f"{resource_type} is not a valid type for this operation.", pointer=pointer
-        )
+    def __init__(self, resource_type: object):
+        super().__init__(f"{resource_type} is not a valid type for this operation.")
 
 
 class InvalidPageValue(JsonApiError):

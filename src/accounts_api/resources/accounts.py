@@ -200,8 +200,11 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
         raise RecordNotFound(key)
     await connection.execute(
         "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, ip)"
-        " SELECT 'Payment', p.id, 'destroy', $2, to_jsonb(p), $3 FROM payments p"
-        " WHERE p.account_id = $1",
+        " SELECT 'Payment', p.id, 'destroy', $2::varchar, to_jsonb(p), $3::inet FROM payments p"
+        " WHERE p.account_id = $1"
+        " UNION ALL"
+        " SELECT 'Service', s.id, 'destroy', $2, to_jsonb(s), $3 FROM services s"
+        " WHERE s.account_id = $1",
         key,
         str(context.admin_id),
         context.ip,
