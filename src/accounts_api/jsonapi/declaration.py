@@ -6,6 +6,7 @@ repeats them.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,8 +22,15 @@ def dasherize(name: str) -> str:
 
 
 def underscore(name: str) -> str:
-    # contract §0.2: incoming filter/sort names are unformatted with String#underscore
+    """ActiveSupport's String#underscore, which unformats incoming filter and sort names
+    (contract §0.2): `maxCallDuration` -> `max_call_duration`, `name-cont` -> `name_cont`."""
+    name = _ACRONYM_BOUNDARY.sub(r"\1_\2", name)
+    name = _WORD_BOUNDARY.sub(r"\1_\2", name)
     return name.replace("-", "_").lower()
+
+
+_ACRONYM_BOUNDARY = re.compile(r"([A-Z\d]+)([A-Z][a-z])")
+_WORD_BOUNDARY = re.compile(r"([a-z\d])([A-Z])")
 
 
 class ValueType(enum.Enum):

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from accounts_api.jsonapi.body import integer_key
 from accounts_api.jsonapi.declaration import Attribute, FilterFamily, Resource, underscore
-from accounts_api.jsonapi.errors import FilterNotAllowed, InvalidFieldValue, InvalidFilterValue
+from accounts_api.jsonapi.errors import FilterNotAllowed, InvalidFilterValue
 
 MULTI_VALUE = frozenset({"in", "not_in", "cont_any"})
 
@@ -109,10 +110,7 @@ def _key_parser(resource: Resource) -> Callable[[str], object]:
         return str
 
     def parse(value: str) -> object:
-        try:
-            key = int(value)
-        except ValueError:
-            raise InvalidFieldValue(value) from None
+        key = integer_key(value)
         # a key no column can hold matches nothing
         return key if abs(key) < 2**63 else None
 
@@ -204,6 +202,9 @@ def _parser(attribute: Attribute) -> Callable[[str], object]:
 
 
 def _decimal(value: str) -> Decimal:
+    # ASCII only: Python would read digits of other scripts, which no client means
+    if not value.isascii():
+        raise BadValue(value)
     try:
         number = Decimal(value.strip())
     except InvalidOperation:
@@ -214,6 +215,8 @@ def _decimal(value: str) -> Decimal:
 
 
 def _integer(value: str) -> int:
+    if not value.isascii():
+        raise BadValue(value)
     try:
         number = int(value.strip())
     except ValueError:
