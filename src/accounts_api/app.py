@@ -49,6 +49,7 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 )
 _REQUEST_ID_JUNK = re.compile(r"[^A-Za-z0-9_@-]")
+_BROWSER_LIKE_ACCEPT = re.compile(r",\s*\*/\*|\*/\*\s*,")
 
 
 class ResponseHeaders:
@@ -68,7 +69,9 @@ class ResponseHeaders:
         request_id = incoming_id or str(uuid.uuid4())
         conditional = scope["method"] in ("GET", "HEAD")
         if_none_match = request_headers.get("if-none-match")
-        has_accept = bool(request_headers.get("accept"))
+        accept = request_headers.get("accept", "")
+        # Rails varies on Accept unless the header is absent or browser-like (`..., */*`)
+        vary = bool(accept) and not _BROWSER_LIKE_ACCEPT.search(accept)
         start: Message = {}
 
         async def send_with_headers(message: Message) -> None:
@@ -96,7 +99,7 @@ class ResponseHeaders:
                             del headers[name]
             else:
                 headers["cache-control"] = "no-cache"
-            if has_accept and "content-type" in headers and status != 304:
+            if vary and "content-type" in headers and status != 304:
                 headers["vary"] = "Accept"
             await send({**start, "status": status, "headers": headers.raw})
             start = {}
@@ -152,7 +155,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     database_url = settings.database_url
     secret = settings.secret_key()
-    authenticator = JwtAuthenticator(secret, settings.token_lifetime, pool_of)
+    authenticator = JwtAuthenticator(secret, settings.token_lifetime)
     api = Api(REGISTRY, authenticator, pool_of)
     routes: list[Any] = [
         Route(

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -50,8 +51,9 @@ async def _bootstrap_admin(url: str, settings: Settings) -> None:
     finally:
         await connection.close()
     path = settings.data_dir / "admin_password"
-    path.write_text(password + "\n")
-    path.chmod(0o600)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(password + "\n")
     say(f"Created admin user '{BOOTSTRAP_ADMIN}' with password: {password}")
     say(f"(the password is also stored in {path})")
 
@@ -63,6 +65,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.embedded:
         run_migrations(url)
         asyncio.run(_bootstrap_admin(url, settings))
+    # uvicorn answers SIGTERM by re-sending it with the default action, which would end the
+    # process without its exit hooks (the embedded server's stop); exit normally instead
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     # workers read their configuration from the environment
     os.environ["DATABASE_URL"] = url
     os.environ["ACCOUNTS_API_SECRET_KEY"] = settings.secret_key()
@@ -90,6 +95,8 @@ def create_admin(args: argparse.Namespace, settings: Settings) -> int:
         say("error: a password is required (--password or --password-stdin)")
         return 2
     url = database_url(settings)
+    if settings.embedded:
+        run_migrations(url)
 
     async def run() -> int:
         connection = await asyncpg.connect(url)

@@ -19,10 +19,19 @@ def remote_ip(request: Request) -> str:
     candidates = [peer]
     forwarded = request.headers.get("x-forwarded-for", "")
     candidates += [part.strip() for part in reversed(forwarded.split(",")) if part.strip()]
-    for candidate in candidates:
-        if candidate not in TRUSTED_PROXIES:
-            return candidate
-    return candidates[-1]
+    addresses = [candidate for candidate in candidates if _is_address(candidate)]
+    for address in addresses:
+        if address not in TRUSTED_PROXIES:
+            return address
+    return addresses[-1] if addresses else peer
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def audit_ip(request: Request) -> str | None:

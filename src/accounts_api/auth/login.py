@@ -19,6 +19,7 @@ from accounts_api.auth import admins, tokens
 from accounts_api.auth.addresses import ip_allowed, remote_ip
 from accounts_api.auth.passwords import verify_password
 from accounts_api.jsonapi.body import MAX_BODY_BYTES
+from accounts_api.jsonapi.errors import PayloadTooLarge
 
 JSON = "application/json; charset=utf-8"
 
@@ -56,16 +57,16 @@ def _credentials(content_type: str, body: bytes) -> dict[str, Any] | None:
         )
     try:
         document = msgspec.json.decode(body) if body.strip() else {}
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise ValueError("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         return None
     auth = document.get("auth")
-    if isinstance(auth, dict):
-        return auth
-    if media_type == "application/json" and ("username" in document or "password" in document):
-        return document
-    return None
+    if "auth" not in document and media_type == "application/json":
+        # Rails wrap_parameters puts every top-level key of a JSON body under `auth`
+        auth = document
+    # params.require(:auth) refuses a missing or blank value
+    return auth if isinstance(auth, dict) and auth else None
 
 
 def login_endpoint(
@@ -74,7 +75,8 @@ def login_endpoint(
     async def endpoint(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
-            return _bad_request("The request body is too large.")
+            too_large = PayloadTooLarge(MAX_BODY_BYTES).as_dict()
+            return _json({"errors": [too_large]}, 413)
         try:
             credentials = _credentials(request.headers.get("content-type", ""), body)
         except ValueError as error:

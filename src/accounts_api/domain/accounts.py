@@ -227,6 +227,8 @@ def validate(
 
     # 18: the form's currency check joins the currency group
     currency = values.get("currency")
+    if creating and currency is not None and check_string(errors, "currency", currency) is None:
+        currency = None
     if creating and not is_blank(currency) and lookups.currency_id is None:
         errors.add("currency", "is not found")
     clean["currency_id"] = lookups.currency_id

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from starlette.requests import Request
 
 from accounts_api.jsonapi.declaration import Relationship, Resource
 from accounts_api.jsonapi.errors import (
@@ -23,6 +24,7 @@ from accounts_api.jsonapi.errors import (
     KeyRequired,
     MissingParameter,
     ParamNotAllowed,
+    PayloadTooLarge,
     TypeMismatch,
 )
 
@@ -45,12 +47,38 @@ class WritePayload:
         return not self.attributes and not self.relationships
 
 
+async def read_body(request: Request) -> bytes:
+    """The request body, read once (kept in request.state), at most MAX_BODY_BYTES (413)."""
+    cached: bytes | None = getattr(request.state, "body", None)
+    if cached is not None:
+        return cached
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(MAX_BODY_BYTES)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(MAX_BODY_BYTES)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request.state.body = body
+    return body
+
+
 def decode(body: bytes) -> dict[str, Any]:
     """contract §6.3: invalid JSON and a non-object top level are 400 Bad Request."""
+    if not body.strip():
+        return {}  # Rails parses no empty body: `data` is then missing (106)
     try:
         document = _decoder.decode(body)
     except msgspec.DecodeError as error:
         raise BadRequest(str(error)) from None
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not valid UTF-8.") from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
     if not isinstance(document, dict):
         raise BadRequest("Request must be a hash")
     return document
@@ -116,8 +144,10 @@ def parse_update(document: dict[str, Any], resource: Resource, url_key: str) -> 
 
 
 def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) -> WritePayload:
-    attributes = data.get("attributes") or {}
-    relationships = data.get("relationships") or {}
+    attributes = data.get("attributes")
+    relationships = data.get("relationships")
+    attributes = {} if attributes is None else attributes
+    relationships = {} if relationships is None else relationships
     if not isinstance(attributes, dict):
         raise BadRequest("attributes must be an object.", pointer="/data/attributes")
     if not isinstance(relationships, dict):
@@ -136,7 +166,10 @@ def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) 
             for key in relationships:
                 target = resource.relationship(key)
                 linkable = target and (target.creatable if creating else target.updatable)
-                if not linkable and resource.attribute(key) is None:
+                # contract §2.9 quirk: a writable attribute's name passes here (and is ignored)
+                attribute = resource.attribute(key)
+                writable = attribute and (attribute.creatable if creating else attribute.updatable)
+                if not linkable and not writable:
                     raise ParamNotAllowed(key)
         else:
             raise ParamNotAllowed(member)
@@ -164,7 +197,8 @@ def parse_linkage(linkage: object, relationship: Relationship) -> object | None:
     linkage_type = linkage["type"]
     if not isinstance(linkage_type, str) or not relationship.accepts(linkage_type):
         raise TypeMismatch(str(linkage_type).replace("-", "_"))
-    return integer_key(linkage["id"])
+    # a null id is no target, as a null linkage
+    return None if linkage["id"] is None else integer_key(linkage["id"])
 
 
 def parse_relationship_body(document: dict[str, Any], relationship: Relationship) -> object | None:

@@ -18,20 +18,18 @@ from starlette.routing import Route
 
 from accounts_api.db.pool import Connection
 from accounts_api.jsonapi.body import (
-    MAX_BODY_BYTES,
     WritePayload,
     decode,
     parse_create,
     parse_key,
     parse_relationship_body,
     parse_update,
+    read_body,
 )
 from accounts_api.jsonapi.declaration import Context, Relationship, Resource
 from accounts_api.jsonapi.document import API_PREFIX, Renderer, encode, page_links
 from accounts_api.jsonapi.errors import (
     JsonApiError,
-    MethodNotAllowed,
-    PayloadTooLarge,
     RecordNotFound,
 )
 from accounts_api.jsonapi.negotiation import (
@@ -42,9 +40,11 @@ from accounts_api.jsonapi.negotiation import (
 )
 from accounts_api.jsonapi.query import Query, QueryParser
 
+Handler = Callable[[Request, Context, Connection], Awaitable[Response]]
+
 
 class Authenticator(Protocol):
-    async def __call__(self, request: Request) -> Context: ...
+    async def __call__(self, request: Request, connection: Connection) -> Context: ...
 
 
 def json_response(document: Mapping[str, Any], status: int = 200, **headers: str) -> Response:
@@ -130,28 +130,30 @@ class Api:
         )
         return routes
 
-    def _wrap(
-        self, handler: Callable[[Request, Context], Awaitable[Response]]
-    ) -> Callable[[Request], Awaitable[Response]]:
+    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """One pooled connection per request, taken once the body is in: authentication and
+        the handler share it, and a slow upload holds no connection."""
+
         async def endpoint(request: Request) -> Response:
-            context = await self.authenticate(request)
-            return await handler(request, context)
+            if request.method in ("POST", "PATCH", "PUT"):
+                await read_body(request)
+            async with self.pool(request).acquire() as connection:
+                context = await self.authenticate(request, connection)
+                return await handler(request, context, connection)
 
         return endpoint
 
     # -- collection: index and create -------------------------------------------------
 
-    def _collection_endpoint(
-        self, resource: Resource
-    ) -> Callable[[Request, Context], Awaitable[Response]]:
-        async def endpoint(request: Request, context: Context) -> Response:
+    def _collection_endpoint(self, resource: Resource) -> Handler:
+        async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
             if request.method == "POST":
-                return await self.create(request, context, resource)
-            return await self.index(request, resource)
+                return await self.create(request, context, connection, resource)
+            return await self.index(request, connection, resource)
 
         return endpoint
 
-    async def index(self, request: Request, resource: Resource) -> Response:
+    async def index(self, request: Request, connection: Connection, resource: Resource) -> Response:
         check_accept(request)
         query = QueryParser(resource, self.registry).parse(request.url.query, index=True)
         for condition in query.filters:
@@ -166,15 +168,14 @@ class Api:
         if resource.paginated:
             page_args += [query.page_size, offset]
             sql += f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
-        async with self.pool(request).acquire() as connection:
-            # no table has 2^63 rows: a page that far out is empty (the links still render)
-            rows = await connection.fetch(sql, *page_args) if offset < 2**63 else []
-            count_where = _where(resource, []) if resource.count_ignores_filters else where
-            count_args = [] if resource.count_ignores_filters else args
-            total = await connection.fetchval(
-                f"SELECT count(*) FROM {resource.from_sql}{count_where}", *count_args
-            )
-            included = await self._included(connection, request, resource, rows, query)
+        # no table has 2^63 rows: a page that far out is empty (the links still render)
+        rows = await connection.fetch(sql, *page_args) if offset < 2**63 else []
+        count_where = _where(resource, []) if resource.count_ignores_filters else where
+        count_args = [] if resource.count_ignores_filters else args
+        total = await connection.fetchval(
+            f"SELECT count(*) FROM {resource.from_sql}{count_where}", *count_args
+        )
+        included = await self._included(connection, request, resource, rows, query)
         renderer = Renderer(resource, base_url(request), query.fields)
         document: dict[str, Any] = {"data": [renderer.resource_object(row) for row in rows]}
         if included:
@@ -187,79 +188,91 @@ class Api:
             )
         return json_response(document)
 
-    async def create(self, request: Request, context: Context, resource: Resource) -> Response:
+    async def create(
+        self, request: Request, context: Context, connection: Connection, resource: Resource
+    ) -> Response:
         assert resource.writer.create is not None
         check_content_type(request)
         check_accept(request)
-        query = QueryParser(resource, self.registry).parse(request.url.query, index=False)
-        payload = parse_create(decode(await _body(request)), resource)
-        async with self.pool(request).acquire() as connection:
-            async with connection.transaction():
-                key = await resource.writer.create(connection, context, payload)
-                row = await fetch_one(connection, resource, key)
-            return await self._single(request, connection, resource, row, query, status=201)
+        query = QueryParser(resource, self.registry).parse(
+            request.url.query, index=False, write=True
+        )
+        payload = parse_create(decode(await read_body(request)), resource)
+        async with connection.transaction():
+            key = await resource.writer.create(connection, context, payload)
+            row = await fetch_one(connection, resource, key)
+        return await self._single(request, connection, resource, row, query, status=201)
 
     # -- member: show, update, delete ---------------------------------------------------
 
-    def _member_endpoint(
-        self, resource: Resource
-    ) -> Callable[[Request, Context], Awaitable[Response]]:
-        async def endpoint(request: Request, context: Context) -> Response:
+    def _member_endpoint(self, resource: Resource) -> Handler:
+        async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
             raw_key = request.path_params["key"]
             if request.method in ("PATCH", "PUT"):
-                return await self.update(request, context, resource, raw_key)
+                return await self.update(request, context, connection, resource, raw_key)
             if request.method == "DELETE":
-                return await self.delete(request, context, resource, raw_key)
-            return await self.show(request, resource, raw_key)
+                return await self.delete(request, context, connection, resource, raw_key)
+            return await self.show(request, connection, resource, raw_key)
 
         return endpoint
 
-    async def show(self, request: Request, resource: Resource, raw_key: str) -> Response:
+    async def show(
+        self, request: Request, connection: Connection, resource: Resource, raw_key: str
+    ) -> Response:
         check_accept(request)
         key = parse_key(raw_key, resource)
         query = QueryParser(resource, self.registry).parse(request.url.query, index=False)
-        async with self.pool(request).acquire() as connection:
-            row = await fetch_one(connection, resource, key)
-            return await self._single(request, connection, resource, row, query)
+        row = await fetch_one(connection, resource, key)
+        return await self._single(request, connection, resource, row, query)
 
     async def update(
-        self, request: Request, context: Context, resource: Resource, raw_key: str
+        self,
+        request: Request,
+        context: Context,
+        connection: Connection,
+        resource: Resource,
+        raw_key: str,
     ) -> Response:
         assert resource.writer.update is not None
         check_content_type(request)
         check_accept(request)
-        query = QueryParser(resource, self.registry).parse(request.url.query, index=False)
-        payload = parse_update(decode(await _body(request)), resource, raw_key)
+        query = QueryParser(resource, self.registry).parse(
+            request.url.query, index=False, write=True
+        )
+        payload = parse_update(decode(await read_body(request)), resource, raw_key)
         # contract §2.10: the URL id is not verified here; a non-integer is simply not found
         key = _lookup_key(raw_key, resource)
-        async with self.pool(request).acquire() as connection:
-            async with connection.transaction():
-                if not payload.empty:
-                    await resource.writer.update(connection, context, key, payload)
-                row = await fetch_one(connection, resource, key)
-            return await self._single(request, connection, resource, row, query)
+        async with connection.transaction():
+            if not payload.empty:
+                await resource.writer.update(connection, context, key, payload)
+            row = await fetch_one(connection, resource, key)
+        return await self._single(request, connection, resource, row, query)
 
     async def delete(
-        self, request: Request, context: Context, resource: Resource, raw_key: str
+        self,
+        request: Request,
+        context: Context,
+        connection: Connection,
+        resource: Resource,
+        raw_key: str,
     ) -> Response:
         assert resource.writer.delete is not None
         check_accept(request)
-        key = parse_key(raw_key, resource)
-        if not key_in_range(resource, key):
-            raise RecordNotFound(key)
-        async with self.pool(request).acquire() as connection, connection.transaction():
+        parse_key(raw_key, resource)  # contract §2.11: a non-integer id is 103 here
+        key = _lookup_key(raw_key, resource)
+        async with connection.transaction():
             await resource.writer.delete(connection, context, key)
         return Response(status_code=204)
 
     # -- relationships ------------------------------------------------------------------
 
-    def _relationship_endpoint(
-        self, resource: Resource, relationship: Relationship
-    ) -> Callable[[Request, Context], Awaitable[Response]]:
-        async def endpoint(request: Request, context: Context) -> Response:
+    def _relationship_endpoint(self, resource: Resource, relationship: Relationship) -> Handler:
+        async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
             raw_key = request.path_params["key"]
             if request.method == "GET":
-                return await self.show_relationship(request, resource, relationship, raw_key)
+                return await self.show_relationship(
+                    request, connection, resource, relationship, raw_key
+                )
             update = resource.writer.update
             assert update is not None
             if request.method == "DELETE":
@@ -268,11 +281,11 @@ class Api:
             else:
                 check_content_type(request)
                 check_accept(request)
-                target = parse_relationship_body(decode(await _body(request)), relationship)
+                target = parse_relationship_body(decode(await read_body(request)), relationship)
             # contract §2.12: on PATCH and DELETE a non-integer id is simply not found
             key = _lookup_key(raw_key, resource)
             payload = WritePayload(relationships={relationship.name: target})
-            async with self.pool(request).acquire() as connection, connection.transaction():
+            async with connection.transaction():
                 await fetch_one(connection, resource, key)
                 await update(connection, context, key, payload)
             return Response(status_code=204)
@@ -280,12 +293,16 @@ class Api:
         return endpoint
 
     async def show_relationship(
-        self, request: Request, resource: Resource, relationship: Relationship, raw_key: str
+        self,
+        request: Request,
+        connection: Connection,
+        resource: Resource,
+        relationship: Relationship,
+        raw_key: str,
     ) -> Response:
         check_accept(request)
         key = parse_key(raw_key, resource)
-        async with self.pool(request).acquire() as connection:
-            row = await fetch_one(connection, resource, key)
+        row = await fetch_one(connection, resource, key)
         target = row[1 + len(resource.attributes) + resource.relationships.index(relationship)]
         renderer = Renderer(resource, base_url(request), {})
         # contract §2.12: here `data` comes before `links`
@@ -295,24 +312,21 @@ class Api:
         }
         return json_response(document)
 
-    def _related_endpoint(
-        self, resource: Resource, relationship: Relationship
-    ) -> Callable[[Request, Context], Awaitable[Response]]:
+    def _related_endpoint(self, resource: Resource, relationship: Relationship) -> Handler:
         assert relationship.resource_type is not None
         related = self.registry[relationship.resource_type]
 
-        async def endpoint(request: Request, context: Context) -> Response:
+        async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
             check_accept(request)
             key = parse_key(request.path_params["key"], resource)
             query = QueryParser(related, self.registry).parse(request.url.query, index=False)
             position = 1 + len(resource.attributes) + resource.relationships.index(relationship)
-            async with self.pool(request).acquire() as connection:
-                row = await fetch_one(connection, resource, key)
-                target = row[position]
-                rows = [] if target is None else await fetch_by_keys(connection, related, [target])
-                if not rows:
-                    return json_response({"data": None})
-                return await self._single(request, connection, related, rows[0], query)
+            row = await fetch_one(connection, resource, key)
+            target = row[position]
+            rows = [] if target is None else await fetch_by_keys(connection, related, [target])
+            if not rows:
+                return json_response({"data": None})
+            return await self._single(request, connection, related, rows[0], query)
 
         return endpoint
 
@@ -363,25 +377,11 @@ class Api:
 
 
 def _lookup_key(raw_key: str, resource: Resource) -> object:
+    """A URL key of a write that is not a valid key, or one no row can have, is not found."""
     try:
-        return parse_key(raw_key, resource)
+        key = parse_key(raw_key, resource)
     except JsonApiError:
         raise RecordNotFound(raw_key) from None
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(MAX_BODY_BYTES)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(MAX_BODY_BYTES)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def method_not_allowed(method: str) -> JsonApiError:
-    return MethodNotAllowed(method)
+    if not key_in_range(resource, key):
+        raise RecordNotFound(raw_key)
+    return key

@@ -9,6 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 
+def ruby_text(value: object) -> str:
+    """A request value inside a detail, as Ruby's to_s renders it (true, false, nil -> "")."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 class JsonApiError(Exception):
     status = 400
     code = "400"
@@ -63,7 +72,7 @@ class InvalidResource(JsonApiError):
     code, title = "101", "Invalid resource"
 
     def __init__(self, resource_type: str):
-        super().__init__(f"{resource_type} is not a valid resource.")
+        super().__init__(f"{ruby_text(resource_type)} is not a valid resource.")
 
 
 class FilterNotAllowed(JsonApiError):
@@ -77,7 +86,7 @@ class InvalidFieldValue(JsonApiError):
     code, title = "103", "Invalid field value"
 
     def __init__(self, value: object, field: str = "id"):
-        super().__init__(f"{value} is not a valid value for {field}.")
+        super().__init__(f"{ruby_text(value)} is not a valid value for {field}.")
 
 
 class InvalidField(JsonApiError):
@@ -119,7 +128,7 @@ class KeyNotIncludedInUrl(JsonApiError):
     code, title = "110", "Key is not included in URL"
 
     def __init__(self, key: object):
-        super().__init__(f"The URL does not support the key {key}")
+        super().__init__(f"The URL does not support the key {ruby_text(key)}")
 
 
 class InvalidInclude(JsonApiError):

@@ -11,6 +11,7 @@ answer 107 instead: a filter that is dropped returns rows the client did not ask
 from __future__ import annotations
 
 import csv
+import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from accounts_api.jsonapi.body import integer_key
 from accounts_api.jsonapi.declaration import Attribute, FilterFamily, Resource, underscore
-from accounts_api.jsonapi.errors import FilterNotAllowed, InvalidFilterValue
+from accounts_api.jsonapi.errors import FilterNotAllowed, InvalidFieldValue, InvalidFilterValue
 
 MULTI_VALUE = frozenset({"in", "not_in", "cont_any"})
 
@@ -66,7 +67,11 @@ def csv_values(raw: str) -> list[str]:
     """One CSV line, as Ruby's CSV.parse_line: `a,b` -> [a, b]; `"a,b"` -> [a,b]; `` -> []."""
     if raw == "":
         return []
-    return next(csv.reader([raw]))
+    try:
+        # the first record only, as Ruby: what follows an unquoted line break is not part of it
+        return next(csv.reader(io.StringIO(raw)), [])
+    except csv.Error:
+        return [raw]
 
 
 def _values(raw: str | list[str]) -> list[str]:
@@ -110,7 +115,10 @@ def _key_parser(resource: Resource) -> Callable[[str], object]:
         return str
 
     def parse(value: str) -> object:
-        key = integer_key(value)
+        try:
+            key = integer_key(value)
+        except InvalidFieldValue:
+            raise BadValue(value) from None
         # a key no column can hold matches nothing
         return key if abs(key) < 2**63 else None
 

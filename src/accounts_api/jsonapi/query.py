@@ -79,8 +79,16 @@ def parse_params(query_string: str) -> dict[str, Param]:
 
 def ruby_to_i(raw: str) -> int:
     """String#to_i: the leading integer, 0 when there is none ("2abc" -> 2, "abc" -> 0)."""
-    match = re.match(r"\s*([+-]?\d+)", raw.replace("_", ""))
-    return int(match.group(1)) if match else 0
+    match = re.match(r"\s*([+-]?[0-9]+(?:_[0-9]+)*)", raw)
+    return int(match.group(1).replace("_", "")) if match else 0
+
+
+def _last_values(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """What Rails' params hold: the last value of a repeated key, every value of `key[]`."""
+    kept: dict[str, tuple[str, str]] = {}
+    for index, (key, value) in enumerate(pairs):
+        kept[f"{key}#{index}" if key.endswith("[]") else key] = (key, value)
+    return list(kept.values())
 
 
 @dataclass(frozen=True)
@@ -108,21 +116,23 @@ class QueryParser:
         self.resource = resource
         self.registry = registry
 
-    def parse(self, query_string: str, *, index: bool) -> Query:
+    def parse(self, query_string: str, *, index: bool, write: bool = False) -> Query:
+        """`index`: everything; show: fields, include and filter names (not applied);
+        `write` (create, update): fields and include only (contract §0.5)."""
         params = parse_params(query_string)
         query = Query()
         collected: list[JsonApiError] = []
         self._fields(params.get("fields"), query)
         collected += self._include(params.get("include"), query)
-        filter_param = params.get("filter")
-        collected += self._filters(filter_param, query, apply=index)
+        if not write:
+            collected += self._filters(params.get("filter"), query, apply=index)
         if index:
             self._sort(params.get("sort"), query)
             if self.resource.paginated:
                 collected += self._page(params.get("page"), query)
             for name in ("fields", "include", "filter", "sort"):
                 if name in params:
-                    query.echo.extend(params[name].pairs)
+                    query.echo.extend(_last_values(params[name].pairs))
         if collected:
             raise ErrorList(collected)
         return query
@@ -153,19 +163,17 @@ class QueryParser:
         if not param.scalar:
             return []
         paths = param.scalar.split(",")
-        errors: list[JsonApiError] = []
         for path in paths:
             segments = path.split(".")
-            resource: Resource | None = self.resource
+            resource = self.resource
             for segment in segments:
-                relationship = resource.relationship(segment) if resource else None
+                relationship = resource.relationship(segment)
                 if relationship is None or relationship.resource_type not in self.registry:
-                    errors.append(InvalidInclude(segment, resource.type if resource else "?"))
-                    break
+                    # the library stops at the first bad path and collects that one error
+                    return [InvalidInclude(segment, resource.type)]
                 resource = self.registry[relationship.resource_type]
-            else:
-                query.include.append(segments)
-        return errors
+            query.include.append(segments)
+        return []
 
     def _filters(self, param: Param | None, query: Query, *, apply: bool) -> list[JsonApiError]:
         if param is None:
@@ -204,23 +212,16 @@ class QueryParser:
         else:
             number_raw = param.members.get("number")
             size_raw = param.members.get("size")
-        errors: list[JsonApiError] = []
         if number_raw is not None:
-            number = ruby_to_i(number_raw if isinstance(number_raw, str) else "")
-            if number < 1:
-                errors.append(
-                    InvalidPageValue(f"{number} is not a valid value for number page parameter.")
-                )
-            query.page_number = number
+            query.page_number = ruby_to_i(number_raw if isinstance(number_raw, str) else "")
         if size_raw is not None:
-            size = ruby_to_i(size_raw if isinstance(size_raw, str) else "")
-            if size < 1:
-                errors.append(
-                    InvalidPageValue(f"{size} is not a valid value for size page parameter.")
-                )
-            elif size > MAXIMUM_PAGE_SIZE:
-                errors.append(
-                    InvalidPageValue(f"size exceeds maximum page size of {MAXIMUM_PAGE_SIZE}.")
-                )
-            query.page_size = size
-        return errors
+            query.page_size = ruby_to_i(size_raw if isinstance(size_raw, str) else "")
+        # the paged paginator checks size, then number, and stops at the first problem
+        size, number = query.page_size, query.page_number
+        if size < 1:
+            return [InvalidPageValue(f"{size} is not a valid value for size page parameter.")]
+        if size > MAXIMUM_PAGE_SIZE:
+            return [InvalidPageValue(f"size exceeds maximum page size of {MAXIMUM_PAGE_SIZE}.")]
+        if number < 1:
+            return [InvalidPageValue(f"{number} is not a valid value for number page parameter.")]
+        return []

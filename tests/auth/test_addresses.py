@@ -1,0 +1,120 @@
+"""Client addresses (contract §1.4): `remote_ip` with loopback-only trusted proxies and
+X-Forwarded-For read from the right, the allow-list with CIDR and single addresses, and the
+audit IP (§4.5: X-Real-IP first)."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.requests import Request
+
+from accounts_api.auth.addresses import audit_ip, ip_allowed, parse_network, remote_ip
+
+
+def request(peer: str | None, headers: dict[str, str] | None = None) -> Request:
+    return Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/api/rest/admin/accounts",
+            "query_string": b"",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+            "client": (peer, 50000) if peer is not None else None,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "expected"),
+    [
+        ("10.0.0.5", None, "10.0.0.5"),
+        # an untrusted peer: X-Forwarded-For is ignored
+        ("10.0.0.5", "1.2.3.4", "10.0.0.5"),
+        ("192.168.0.1", "127.0.0.1", "192.168.0.1"),
+        # a loopback peer: the first untrusted address from the right
+        ("127.0.0.1", "1.2.3.4", "1.2.3.4"),
+        ("127.0.0.1", "1.2.3.4, 5.6.7.8", "5.6.7.8"),
+        ("127.0.0.1", "1.2.3.4, 127.0.0.1", "1.2.3.4"),
+        ("127.0.0.1", "1.2.3.4,::1,127.0.0.1", "1.2.3.4"),
+        ("::1", "2001:db8::1", "2001:db8::1"),
+        ("::1", "10.9.8.7", "10.9.8.7"),
+        # everything trusted: the address furthest away
+        ("127.0.0.1", "127.0.0.1, ::1", "127.0.0.1"),
+        ("::1", "::1", "::1"),
+        ("127.0.0.1", None, "127.0.0.1"),
+        ("127.0.0.1", "", "127.0.0.1"),
+        ("127.0.0.1", " 1.2.3.4 ,  ", "1.2.3.4"),
+        # only addresses are candidates (Rails drops entries that do not parse)
+        ("127.0.0.1", "1.2.3.4, unknown", "1.2.3.4"),
+        ("127.0.0.1", "1.2.3.4, 10.0.0.0/8", "1.2.3.4"),
+    ],
+)
+def test_remote_ip(peer: str, forwarded_for: str | None, expected: str) -> None:
+    headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+    assert remote_ip(request(peer, headers)) == expected
+
+
+def test_remote_ip_ignores_x_real_ip() -> None:
+    assert remote_ip(request("127.0.0.1", {"X-Real-IP": "9.9.9.9"})) == "127.0.0.1"
+    assert remote_ip(request("10.0.0.5", {"X-Real-IP": "9.9.9.9"})) == "10.0.0.5"
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "expected"),
+    [
+        ("10.0.0.5", {"X-Real-IP": "9.9.9.9"}, "9.9.9.9"),
+        ("10.0.0.5", {"X-Real-IP": " 2001:DB8::1 "}, "2001:db8::1"),
+        ("10.0.0.5", {"X-Real-IP": "not an ip"}, "10.0.0.5"),
+        ("10.0.0.5", {}, "10.0.0.5"),
+        ("127.0.0.1", {"X-Forwarded-For": "1.2.3.4"}, "1.2.3.4"),
+        (None, {}, None),
+    ],
+)
+def test_audit_ip(peer: str | None, headers: dict[str, str], expected: str | None) -> None:
+    assert audit_ip(request(peer, headers)) == expected
+
+
+ALLOWED = [
+    parse_network("10.0.0.0/8"),
+    parse_network("127.0.0.1"),
+    parse_network("2001:db8::/32"),
+    parse_network(" 192.168.1.7/24 "),
+    parse_network("fe80::1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("ip", "allowed"),
+    [
+        ("10.1.2.3", True),
+        ("10.255.255.255", True),
+        ("11.0.0.1", False),
+        ("127.0.0.1", True),
+        ("127.0.0.2", False),
+        ("192.168.1.200", True),
+        ("192.168.2.1", False),
+        ("2001:db8::5", True),
+        ("2001:db8:ffff::1", True),
+        ("2001:db9::1", False),
+        ("fe80::1", True),
+        ("fe80::2", False),
+        ("::1", False),
+        ("garbage", False),
+        ("", False),
+    ],
+)
+def test_ip_allowed(ip: str, allowed: bool) -> None:
+    assert ip_allowed(ALLOWED, ip) is allowed
+
+
+@pytest.mark.parametrize("allowed", [None, []])
+def test_empty_allow_list_allows_everyone(allowed: list[object] | None) -> None:
+    assert ip_allowed(allowed, "203.0.113.9")  # type: ignore[arg-type]
+    assert ip_allowed(allowed, "2001:db8::1")  # type: ignore[arg-type]
+
+
+def test_parse_network() -> None:
+    assert str(parse_network("127.0.0.1")) == "127.0.0.1/32"
+    assert str(parse_network("10.1.2.3/8")) == "10.0.0.0/8"
+    assert str(parse_network("::1")) == "::1/128"
+    with pytest.raises(ValueError):
+        parse_network("not a network")

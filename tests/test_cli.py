@@ -1,0 +1,518 @@
+"""The `accounts-api` console script (issue 2, items 1-3), run for real in subprocesses.
+
+With DATABASE_URL unset every command starts (or attaches to) the embedded PostgreSQL under
+ACCOUNTS_API_DATA_DIR and stops it on exit; with DATABASE_URL set nothing is started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx2 as httpx
+import psutil
+import pytest
+
+from accounts_api.auth.passwords import hash_password, verify_password
+from accounts_api.db import embedded
+from tests.conftest import run
+
+CLI = str(Path(sys.executable).parent / "accounts-api")
+TIMEOUT = 60
+STOP_TIMEOUT = 3  # for the embedded server to be gone once its last process exited
+EXIT_TIMEOUT = 10
+SCRATCH = "accounts_api_h8_cli"
+AUTH = "/api/rest/admin/auth"
+ACCOUNTS = "/api/rest/admin/accounts"
+
+# Attaches to the embedded server of a data dir, prints the rows of one query as JSON.
+QUERY = """
+import asyncio, json, sys
+from pathlib import Path
+import asyncpg
+from accounts_api.db import embedded
+
+async def main(url):
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(sys.argv[2])
+    finally:
+        await connection.close()
+    print(json.dumps([dict(row) for row in rows], default=str))
+
+asyncio.run(main(embedded.start(Path(sys.argv[1]))))
+"""
+
+
+def environment(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "ACCOUNTS_API_SECRET_KEY", "ACCOUNTS_API_TOKEN_LIFETIME")
+    }
+    env["ACCOUNTS_API_DATA_DIR"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+def cli(
+    data_dir: Path, *args: str, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args],
+        env=environment(data_dir, **env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def query(data_dir: Path, sql: str) -> list[dict[str, Any]]:
+    """Rows from the embedded database of `data_dir`, through a process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", QUERY, str(data_dir), sql],
+        env=environment(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
+
+
+async def _execute(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetch(sql, *args)  # type: ignore[no-any-return]
+    finally:
+        await connection.close()
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, IndexError):
+        return None
+
+
+def server_running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def assert_no_server(data_dir: Path, pid: int | None = None) -> None:
+    """No embedded server left running for `data_dir` (within a few seconds)."""
+    assert wait_until(lambda: postmaster_pid(data_dir) is None, STOP_TIMEOUT), (
+        f"embedded server still running: postmaster.pid {postmaster_pid(data_dir)}"
+    )
+    if pid is not None:
+        assert wait_until(lambda: not server_running(pid), STOP_TIMEOUT)
+
+
+def stop_leftover_server(data_dir: Path) -> None:
+    pid = postmaster_pid(data_dir)
+    if pid is not None and server_running(pid):
+        psutil.Process(pid).send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+        wait_until(lambda: not server_running(pid), STOP_TIMEOUT)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "data"
+    yield path
+    stop_leftover_server(path)
+    shutil.rmtree(path, ignore_errors=True)  # a cluster is ~40 MB
+
+
+# Attaches to the embedded server of a data dir, reports it, then holds it until stdin closes.
+HOLD = """
+import json, sys
+from pathlib import Path
+from accounts_api.db import embedded
+url = embedded.start(Path(sys.argv[1]))
+print(json.dumps({"url": url}), flush=True)
+sys.stdin.read()
+"""
+
+
+class Migrated:
+    """A data dir set up by `accounts-api migrate`, whose server a helper process then holds so
+    that the create-admin tests attach to a running server (as while the service runs)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.migrate = cli(path, "migrate")
+        self.pid_after_migrate = postmaster_pid(path)
+        self.holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(path)],
+            env=environment(path),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            assert self.holder.stdout is not None
+            line = self.holder.stdout.readline()
+            assert line, "the holder could not attach"
+        except BaseException:
+            self.close()
+            raise
+        self.url: str = json.loads(line)["url"]
+        self.pid = postmaster_pid(path)
+
+    def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return run(_fetch(self.url, sql, *args))  # type: ignore[no-any-return]
+
+    def assert_server_kept(self) -> None:
+        """The command attached to the running server, and its exit left it running."""
+        assert self.pid is not None
+        assert postmaster_pid(self.path) == self.pid
+        assert server_running(self.pid)
+
+    def close(self) -> None:
+        try:
+            self.holder.communicate(timeout=TIMEOUT)  # closes stdin: a normal exit
+        finally:
+            if self.holder.poll() is None:
+                self.holder.kill()
+                self.holder.communicate(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated]:
+    path = tmp_path_factory.mktemp("migrated") / "data"
+    setup: Migrated | None = None
+    try:
+        setup = Migrated(path)
+        yield setup
+    finally:
+        if setup is not None:
+            setup.close()
+        stop_leftover_server(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Service:
+    """`accounts-api serve` in the background, answering on 127.0.0.1:<port>."""
+
+    def __init__(self, data_dir: Path, *args: str, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [CLI, "serve", "--port", str(self.port), *args],
+                env=environment(data_dir, **env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
+
+    @property
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            return client.request(method, path, **kwargs)
+
+    def wait_until_answering(self) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"serve exited {self.process.returncode}:\n{self.stderr}")
+            try:
+                self.request("GET", ACCOUNTS)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        pytest.fail(f"serve did not answer within {TIMEOUT} s:\n{self.stderr}")
+
+    def login(self, password: str, username: str = "admin") -> httpx.Response:
+        return self.request(
+            "POST", AUTH, json={"auth": {"username": username, "password": password}}
+        )
+
+    def stop(self, sig: signal.Signals) -> int:
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not exit on {sig.name}:\n{self.stderr}")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=TIMEOUT)
+
+
+def serving(data_dir: Path, *args: str, **env: str) -> Service:
+    service = Service(data_dir, *args, **env)
+    try:
+        service.wait_until_answering()
+    except BaseException:
+        service.kill()
+        raise
+    return service
+
+
+def token_of(response: httpx.Response) -> str:
+    assert response.status_code == 201, response.text
+    jwt: str = response.json()["jwt"]
+    return jwt
+
+
+# --- migrate ------------------------------------------------------------------------------
+
+
+def test_migrate_starts_the_embedded_server_and_stops_it_on_exit(migrated: Migrated) -> None:
+    done = migrated.migrate
+
+    assert done.returncode == 0, done.stderr
+    assert "Starting embedded PostgreSQL" in done.stderr
+    assert "Applying migrations" in done.stderr
+    assert "Migrations are up to date." in done.stderr
+    assert (migrated.path / "pgdata" / "PG_VERSION").is_file()
+    assert migrated.pid_after_migrate is None  # stopped on exit
+    # the schema is there for the next process
+    rows = migrated.fetch("SELECT id, name FROM currencies")
+    assert [tuple(row) for row in rows] == [(0, "USD")]
+
+
+# --- create-admin -------------------------------------------------------------------------
+
+
+def admin_row(migrated: Migrated, username: str) -> asyncpg.Record | None:
+    rows = migrated.fetch(
+        "SELECT password_hash, allowed_ips::text[] AS allowed_ips FROM admin_users"
+        " WHERE username = $1",
+        username,
+    )
+    return rows[0] if rows else None
+
+
+def test_create_admin_with_allowed_networks(migrated: Migrated) -> None:
+    done = cli(
+        migrated.path,
+        "create-admin",
+        "bob",
+        "--password",
+        "secret",
+        "--allowed-ip",
+        "10.0.0.0/8",
+        "--allowed-ip",
+        "192.168.1.1",
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Created admin user 'bob'" in done.stderr
+    migrated.assert_server_kept()
+    row = admin_row(migrated, "bob")
+    assert row is not None
+    assert row["allowed_ips"] == ["10.0.0.0/8", "192.168.1.1/32"]
+    assert verify_password(row["password_hash"], "secret")
+
+
+def test_create_admin_reads_the_password_from_stdin(migrated: Migrated) -> None:
+    done = cli(migrated.path, "create-admin", "dave", "--password-stdin", stdin="s3cret pass\n")
+
+    assert done.returncode == 0, done.stderr
+    row = admin_row(migrated, "dave")
+    assert row is not None
+    assert row["allowed_ips"] is None
+    assert verify_password(row["password_hash"], "s3cret pass")
+
+
+def test_create_admin_refuses_a_duplicate(migrated: Migrated) -> None:
+    migrated.fetch(
+        "INSERT INTO admin_users (username, password_hash) VALUES ('carol', $1)",
+        hash_password("one"),
+    )
+
+    again = cli(migrated.path, "create-admin", "carol", "--password", "two")
+
+    assert again.returncode == 1
+    assert "error: admin user 'carol' already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+    migrated.assert_server_kept()
+    row = admin_row(migrated, "carol")
+    assert row is not None
+    assert verify_password(row["password_hash"], "one")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["erin", "--password", ""], "error: a password is required"),
+        (["erin", "--password", "x", "--allowed-ip", "not-an-ip"], "not-an-ip"),
+    ],
+    ids=["empty-password", "bad-network"],
+)
+def test_create_admin_rejects_bad_arguments(
+    migrated: Migrated, args: list[str], message: str
+) -> None:
+    done = cli(migrated.path, "create-admin", *args)
+
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert admin_row(migrated, "erin") is None
+
+
+def test_create_admin_on_a_fresh_data_dir(data_dir: Path) -> None:
+    """The embedded default runs on a bare machine: the first command may be create-admin."""
+    done = cli(data_dir, "create-admin", "frank", "--password", "secret")
+
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert_no_server(data_dir)
+    rows = query(data_dir, "SELECT username FROM admin_users")
+    assert rows == [{"username": "frank"}]
+
+
+# --- serve --------------------------------------------------------------------------------
+
+
+def test_serve_first_run_bootstraps_an_admin_shares_its_server_and_stops_on_sigterm(
+    data_dir: Path,
+) -> None:
+    service = serving(data_dir)
+    try:
+        password = (data_dir / "admin_password").read_text().strip()
+        assert password
+        assert (data_dir / "admin_password").stat().st_mode & 0o777 == 0o600
+        # printed once, on stderr
+        assert service.stderr.count(password) == 1
+        assert "Created admin user 'admin'" in service.stderr
+
+        token = token_of(service.login(password))
+        assert service.login("wrong").status_code == 401
+
+        key = data_dir / "secret_key"
+        assert key.stat().st_mode & 0o777 == 0o600
+        assert len(key.read_text().strip()) >= 32
+
+        pid = postmaster_pid(data_dir)
+        assert pid is not None and server_running(pid)
+
+        # a second command while the service runs uses the running server and leaves it up
+        done = cli(data_dir, "migrate")
+        assert done.returncode == 0, done.stderr
+        assert postmaster_pid(data_dir) == pid
+        assert server_running(pid)
+        listed = service.request("GET", ACCOUNTS, headers={"Authorization": token})
+        assert listed.status_code == 200, listed.text
+
+        # the way a service manager (systemd, docker) stops it
+        service.stop(signal.SIGTERM)
+        assert "Traceback" not in service.stderr, service.stderr
+        assert_no_server(data_dir, pid)
+    finally:
+        service.kill()
+
+
+def test_serve_with_two_workers_then_a_restart_reuses_the_secret_key_and_the_admin(
+    data_dir: Path,
+) -> None:
+    first = serving(data_dir, "--workers", "2")
+    try:
+        assert "with 2 worker(s)" in first.stderr
+        password = (data_dir / "admin_password").read_text().strip()
+        tokens = [token_of(first.login(password)) for _ in range(3)]
+        for token in tokens:
+            listed = first.request("GET", ACCOUNTS, headers={"Authorization": token})
+            assert listed.status_code == 200, listed.text
+        key = (data_dir / "secret_key").read_text()
+        pid = postmaster_pid(data_dir)
+        first.stop(signal.SIGTERM)
+        assert "Traceback" not in first.stderr, first.stderr
+    finally:
+        first.kill()
+    assert_no_server(data_dir, pid)
+
+    second = serving(data_dir)
+    try:
+        assert "Created admin user" not in second.stderr
+        assert password not in second.stderr
+        assert (data_dir / "admin_password").read_text().strip() == password
+        assert (data_dir / "secret_key").read_text() == key
+        # a token from the first run is still valid
+        listed = second.request("GET", ACCOUNTS, headers={"Authorization": tokens[0]})
+        assert listed.status_code == 200, listed.text
+        pid = postmaster_pid(data_dir)
+        second.stop(signal.SIGINT)
+        assert "Traceback" not in second.stderr, second.stderr
+    finally:
+        second.kill()
+    assert_no_server(data_dir, pid)
+
+
+# --- DATABASE_URL -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scratch_url(database_url: str) -> Iterator[str]:
+    server = embedded.with_database(database_url, "postgres")
+    run(_execute(server, f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)"))
+    run(_execute(server, f"CREATE DATABASE {SCRATCH}"))
+    try:
+        yield embedded.with_database(database_url, SCRATCH)
+    finally:
+        run(_execute(server, f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)"))
+
+
+def test_with_database_url_nothing_embedded_is_started(data_dir: Path, scratch_url: str) -> None:
+    migrated = cli(data_dir, "migrate", DATABASE_URL=scratch_url)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "Starting embedded PostgreSQL" not in migrated.stderr
+    rows = run(_fetch(scratch_url, "SELECT version_num FROM alembic_version"))
+    assert [row["version_num"] for row in rows] == ["0001"]
+
+    created = cli(data_dir, "create-admin", "grace", "--password", "pw", DATABASE_URL=scratch_url)
+    assert created.returncode == 0, created.stderr
+    rows = run(_fetch(scratch_url, "SELECT username FROM admin_users"))
+    assert [row["username"] for row in rows] == ["grace"]
+
+    assert not (data_dir / "pgdata").exists()
