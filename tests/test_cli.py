@@ -31,7 +31,7 @@ CLI = str(Path(sys.executable).parent / "accounts-api")
 TIMEOUT = 60
 STOP_TIMEOUT = 3  # for the embedded server to be gone once its last process exited
 EXIT_TIMEOUT = 10
-SCRATCH = "accounts_api_h8_cli"
+SCRATCH = "accounts_api_scratch_cli"
 AUTH = "/api/rest/admin/auth"
 ACCOUNTS = "/api/rest/admin/accounts"
 

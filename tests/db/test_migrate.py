@@ -16,7 +16,7 @@ from tests.conftest import run
 
 from accounts_api.db import embedded, migrate
 
-SCRATCH = "accounts_api_h8_migrate"
+SCRATCH = "accounts_api_scratch_migrate"
 
 TABLES = {
     "account_balance_notification_settings",
