@@ -46,6 +46,13 @@ class WritePayload:
     def empty(self) -> bool:
         return not self.attributes and not self.relationships
 
+    def values(self) -> dict[str, Any]:
+        """Attributes and foreign keys in one mapping: relationship `x` becomes `x_id`."""
+        values = dict(self.attributes)
+        for name, target in self.relationships.items():
+            values[f"{name}_id"] = target
+        return values
+
 
 async def read_body(request: Request) -> bytes:
     """The request body, read once (kept in request.state), at most MAX_BODY_BYTES (413)."""

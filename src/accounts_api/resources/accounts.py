@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,15 +95,8 @@ async def _lookups(
     )
 
 
-def _incoming(payload: WritePayload) -> dict[str, Any]:
-    values = dict(payload.attributes)
-    for name, target in payload.relationships.items():
-        values[f"{name}_id"] = target
-    return values
-
-
 async def create(connection: Connection, context: Context, payload: WritePayload) -> int:
-    values = {**CREATE_DEFAULTS, **_incoming(payload)}
+    values = {**CREATE_DEFAULTS, **payload.values()}
     lookups = await _lookups(connection, values, None)
     errors, clean = rules.validate(values, lookups, creating=True)
     raise_invalid(ACCOUNTS, errors)
@@ -124,15 +118,8 @@ async def create(connection: Connection, context: Context, payload: WritePayload
     account_id: int = row["id"]
     await _save_settings(connection, account_id, clean)
     stored = {**columns, "uuid": row["uuid"], "currency_name": row["currency_name"]}
-    await audit.record(
-        connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
-        item_type="Account",
-        item_id=account_id,
-        event="create",
-        previous=None,
-        changes=audit.changes_between(None, stored),
+    await _audit(
+        connection, context, account_id, "create", None, audit.changes_between(None, stored)
     )
     return account_id
 
@@ -146,7 +133,7 @@ async def update(
     before = dict(current)
     account_id: int = before.pop("id")
     previous = before.pop("previous")
-    values = {**before, **_incoming(payload)}
+    values = {**before, **payload.values()}
     lookups = await _lookups(connection, values, account_id)
     lookups.currency_id = before["currency_id"]
     errors, clean = rules.validate(values, lookups, creating=False)
@@ -168,18 +155,36 @@ async def update(
                 account_id,
                 *changes.values(),
             )
-        await audit.record(
+        await _audit(
             connection,
-            admin_id=context.admin_id,
-            ip=context.ip,
-            item_type="Account",
-            item_id=account_id,
-            event="update",
-            previous=previous,
-            changes=audit.changes_between(before, changes),
+            context,
+            account_id,
+            "update",
+            previous,
+            audit.changes_between(before, changes),
         )
     # contract §4.1: the settings row is rewritten on every update
     await _save_settings(connection, account_id, clean)
+
+
+async def _audit(
+    connection: Connection,
+    context: Context,
+    account_id: object,
+    event: str,
+    previous: Mapping[str, Any] | None,
+    changes: Mapping[str, tuple[Any, Any]],
+) -> None:
+    await audit.record(
+        connection,
+        admin_id=context.admin_id,
+        ip=context.ip,
+        item_type="Account",
+        item_id=account_id,
+        event=event,
+        previous=previous,
+        changes=changes,
+    )
 
 
 async def _save_settings(connection: Connection, account_id: int, clean: dict[str, Any]) -> None:
@@ -218,16 +223,7 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
     )
     await connection.execute("DELETE FROM services WHERE account_id = $1", key)
     await connection.execute("DELETE FROM accounts WHERE id = $1", key)
-    await audit.record(
-        connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
-        item_type="Account",
-        item_id=key,
-        event="destroy",
-        previous=dict(row),
-        changes={},
-    )
+    await _audit(connection, context, key, "destroy", dict(row), {})
 
 
 ACCOUNTS = Resource(

@@ -71,15 +71,8 @@ async def _validate(connection: Connection, values: dict[str, Any]) -> dict[str,
     return clean
 
 
-def _incoming(payload: WritePayload) -> dict[str, Any]:
-    values = dict(payload.attributes)
-    if "contractor" in payload.relationships:
-        values["contractor_id"] = payload.relationships["contractor"]
-    return values
-
-
 async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
-    clean = await _validate(connection, _incoming(payload))
+    clean = await _validate(connection, payload.values())
     return await records.insert(connection, "contacts", clean)
 
 
@@ -87,7 +80,7 @@ async def update(
     connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
     before = await records.lock(connection, "contacts", key, SCOPE)
-    clean = await _validate(connection, {**before, **_incoming(payload)})
+    clean = await _validate(connection, {**before, **payload.values()})
     changes = records.changed(before, clean)
     if changes:
         changes["updated_at"] = await connection.fetchval("SELECT now()")

@@ -97,15 +97,8 @@ async def _validate(
     return clean
 
 
-def _incoming(payload: WritePayload) -> dict[str, Any]:
-    values = dict(payload.attributes)
-    if "smtp_connection" in payload.relationships:
-        values["smtp_connection_id"] = payload.relationships["smtp_connection"]
-    return values
-
-
 async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
-    clean = await _validate(connection, _incoming(payload), None)
+    clean = await _validate(connection, payload.values(), None)
     with wire_errors(CONTRACTORS, UNIQUE_CONSTRAINTS):
         return await records.insert(connection, "contractors", clean)
 
@@ -114,7 +107,7 @@ async def update(
     connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
     before = await records.lock(connection, "contractors", key)
-    clean = await _validate(connection, {**before, **_incoming(payload)}, key)
+    clean = await _validate(connection, {**before, **payload.values()}, key)
     with wire_errors(CONTRACTORS, UNIQUE_CONSTRAINTS):
         await records.update(connection, "contractors", key, records.changed(before, clean))
 
