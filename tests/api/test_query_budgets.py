@@ -1,0 +1,101 @@
+"""Query budgets (DESIGN: a request does a fixed number of queries, whatever the page size or
+the includes). Each budget counts every statement the app sends for one request, with warm
+connections, the pool's reset on release included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import Api, Db, QueryLog
+
+PREFIX = "/api/rest/admin"
+
+# resource path -> (SQL inserting `count` rows, the include to ask for or None)
+ROWS: dict[str, tuple[str, str | None]] = {
+    "contractors": (
+        "INSERT INTO contractors (name, enabled, vendor, customer)"
+        " SELECT 'contractor-' || g, true, true, false FROM generate_series($1::int, $2::int) g",
+        "smtp-connection",
+    ),
+    "contacts": (
+        "INSERT INTO contacts (contractor_id, email)"
+        " SELECT (SELECT min(id) FROM contractors), 'e' || g"
+        " FROM generate_series($1::int, $2::int) g",
+        "contractor",
+    ),
+    "currencies": (
+        "INSERT INTO currencies (name, rate)"
+        " SELECT (ARRAY['EUR','GBP','JPY','CHF','PLN','UAH','ILS','CAD'])[g], 1.5"
+        " FROM generate_series($1::int, $2::int) g",
+        None,
+    ),
+    "invoice-template": (
+        "INSERT INTO invoice_templates (name, html_template)"
+        " SELECT 't' || g, 'x' FROM generate_series($1::int, $2::int) g",
+        None,
+    ),
+    "accounts": (
+        "WITH a AS (INSERT INTO accounts (name, contractor_id, currency_id, currency_name)"
+        " SELECT 'a' || g, (SELECT min(id) FROM contractors), 0, 'USD'"
+        " FROM generate_series($1::int, $2::int) g RETURNING id)"
+        " INSERT INTO account_balance_notification_settings (account_id) SELECT id FROM a",
+        "contractor,invoice-template",
+    ),
+}
+
+# The most statements one request may send: the token's admin, the page, the count, the
+# pool's reset on release; one more per include path; a show has no count.
+INDEX_BUDGET = 4
+SHOW_BUDGET = 3
+
+
+def count(query_log: QueryLog, send: Callable[[], httpx.Response]) -> int:
+    assert send().status_code == 200  # warm-up: prepared statements, caches
+    query_log.reset()
+    response = send()
+    assert response.status_code == 200, response.text
+    return query_log.count
+
+
+@pytest.fixture
+def arranged(db: Db) -> Callable[[str, int, int], None]:
+    db.execute(
+        "INSERT INTO contractors (name, enabled, vendor, customer)"
+        " VALUES ('base', true, true, false)"
+    )
+
+    def arrange(path: str, first: int, last: int) -> None:
+        db.execute(ROWS[path][0], first, last)
+
+    return arrange
+
+
+@pytest.mark.parametrize("path", list(ROWS))
+def test_index_queries_do_not_grow_with_the_page(
+    api: Api, arranged: Callable[[str, int, int], None], query_log: QueryLog, path: str
+) -> None:
+    include = ROWS[path][1]
+    params = {"include": include} if include else {}
+    arranged(path, 1, 1)
+    with_one = count(query_log, lambda: api.get(f"{PREFIX}/{path}", params=params))
+    arranged(path, 2, 8 if path == "currencies" else 50)
+    with_many = count(query_log, lambda: api.get(f"{PREFIX}/{path}", params=params))
+    assert with_one == with_many
+    assert with_many <= INDEX_BUDGET + (len(include.split(",")) if include else 0)
+
+
+@pytest.mark.parametrize("path", list(ROWS))
+def test_show_stays_within_budget(
+    api: Api, arranged: Callable[[str, int, int], None], db: Db, query_log: QueryLog, path: str
+) -> None:
+    arranged(path, 1, 1)
+    listed = api.get(f"{PREFIX}/{path}").json()["data"]
+    key = listed[-1]["id"]
+    assert count(query_log, lambda: api.get(f"{PREFIX}/{path}/{key}")) <= SHOW_BUDGET
+
+
+def test_timezones_index_within_budget(api: Api, query_log: QueryLog) -> None:
+    assert count(query_log, lambda: api.get(f"{PREFIX}/timezones")) <= INDEX_BUDGET
