@@ -32,7 +32,9 @@ SCHEMA = json.loads((Path(__file__).parent / "support" / "jsonapi-1.0-schema.jso
 _validator = jsonschema.Draft6Validator(SCHEMA)
 
 # Tables emptied between tests, children first; the default currency and admins stay.
+# (ledger_entries refuses DELETE by design; it is truncated.)
 TABLES = (
+    "idempotency_keys",
     "transactions",
     "payments",
     "services",
@@ -97,6 +99,18 @@ class Db:
 
     def execute(self, sql: str, *args: Any) -> str:
         return run(self._run("execute", sql, *args))  # type: ignore[no-any-return]
+
+    def set_balance(self, account_id: int, balance: Any) -> None:
+        """Arrange a balance the way the app must: with a ledger entry in the same
+        transaction (the database refuses a balance the ledger does not explain)."""
+        self.execute(
+            "WITH moved AS (UPDATE accounts a SET balance = $2::numeric FROM accounts old"
+            "  WHERE a.id = $1 AND old.id = a.id RETURNING a.id, a.balance, old.balance AS before)"
+            " INSERT INTO ledger_entries (account_id, amount, balance_after, kind)"
+            " SELECT id, balance - before, balance, 'correction' FROM moved",
+            account_id,
+            str(balance),
+        )
 
 
 @pytest.fixture(scope="session")
@@ -223,7 +237,8 @@ def api(app_client: TestClient, token: str, clean_database: None) -> Api:
 @pytest.fixture
 def clean_database(db: Db) -> None:
     db.execute(
-        "; ".join(f"DELETE FROM {table}" for table in TABLES)
+        "TRUNCATE ledger_entries; "
+        + "; ".join(f"DELETE FROM {table}" for table in TABLES)
         + "; DELETE FROM currencies WHERE id <> 0"
         + "; UPDATE currencies SET name = 'USD', rate = 1, rate_provider_id = NULL WHERE id = 0"
     )

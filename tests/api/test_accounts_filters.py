@@ -166,6 +166,8 @@ def _pair_sql() -> str:
         " ('filters-3', true, true, false);"
         " INSERT INTO accounts (contractor_id, name, uuid, currency_id, currency_name,"
         f" invoice_template_id, {', '.join(ACCOUNT_NUMBERS)}) VALUES {', '.join(rows)};"
+        " INSERT INTO ledger_entries (account_id, amount, balance_after, kind)"
+        " SELECT id, balance, balance, 'opening' FROM accounts;"
         " INSERT INTO account_balance_notification_settings"
         " (account_id, low_threshold, high_threshold)"
         f" SELECT id, CASE name WHEN 'alpha-one' THEN {low[0]} ELSE {low[1]} END,"

@@ -499,11 +499,7 @@ def sortable_accounts(api: Api, contractor_id: int, db: Db) -> list[str]:
         response = api.post(ACCOUNTS, account_body(contractor_id, **attributes))
         assert response.status_code == 201, response.text
         created.append(response.json()["data"]["id"])
-        db.execute(
-            "UPDATE accounts SET balance = $1::numeric WHERE id = $2",
-            SORT_BALANCES[position],
-            int(created[-1]),
-        )
+        db.set_balance(int(created[-1]), SORT_BALANCES[position])
     return created
 
 

@@ -345,7 +345,7 @@ def test_read_only_attribute_on_update_is_400(
     api: Api, db: Db, make_account: MakeAccount, attribute: str
 ) -> None:
     account = make_account()
-    db.execute("UPDATE accounts SET balance = 5 WHERE id = $1", int(account["id"]))
+    db.set_balance(int(account["id"]), 5)
     account["attributes"]["balance"] = "5.0"
     body = {"data": {"type": "accounts", "id": account["id"], "attributes": {attribute: "1"}}}
     assert_errors(api.patch(member(account["id"]), body), 400, [not_allowed(attribute)])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from accounts_api.db import audit
+from accounts_api.db import audit, ledger
 from accounts_api.db.pool import Connection
 from accounts_api.domain import accounts as rules
 from accounts_api.jsonapi.body import WritePayload
@@ -116,6 +117,8 @@ async def create(connection: Connection, context: Context, payload: WritePayload
         )
         assert row is not None
     account_id: int = row["id"]
+    # the ledger starts with the opening balance (0: balance is not writable, contract §2.2)
+    await ledger.open_account(connection, account_id, Decimal(0), context.admin_id)
     await _save_settings(connection, account_id, clean)
     stored = {**columns, "uuid": row["uuid"], "currency_name": row["currency_name"]}
     await _audit(

@@ -9,7 +9,7 @@ Revision ID: 0001
 Revises:
 """
 
-from alembic import op
+from accounts_api.db.migrate import execute_script
 
 revision = "0001"
 down_revision = None
@@ -193,8 +193,8 @@ TABLES = (
 
 
 def upgrade() -> None:
-    op.get_bind().exec_driver_sql(SCHEMA)
+    execute_script(SCHEMA)
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE " + ", ".join(TABLES))
+    execute_script("DROP TABLE " + ", ".join(TABLES))

@@ -1,0 +1,120 @@
+"""The ledger: every change of an account's balance, in the transaction that makes it.
+
+`post` moves the balance and writes the entry in one statement; the database checks the
+chain and, at commit, that the balance is the latest entry's `balance_after`
+(migration 0002). Callers lock the account row first when they need the balance before.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+from accounts_api.db.pool import Connection
+
+
+class Kind(enum.StrEnum):
+    OPENING = "opening"
+    PAYMENT = "payment"
+    PAYMENT_ROLLBACK = "payment_rollback"
+    TRANSACTION = "transaction"
+    CORRECTION = "correction"
+    ABSOLUTE_SET = "absolute_set"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What caused a movement: a payment, a transaction, an account (corrections)."""
+
+    type: str
+    id: int
+
+
+_POST = """
+WITH moved AS (
+    UPDATE accounts SET balance = balance + $2, updated_at = now()
+    WHERE id = $1
+    RETURNING id, balance
+)
+INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,
+                            admin_id)
+SELECT id, $2, balance, $3, $4, $5, $6 FROM moved
+RETURNING balance_after
+"""
+
+_OPEN = """
+INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,
+                            admin_id)
+VALUES ($1::integer, $2, $2, 'opening', 'Account', $1::bigint, $3)
+"""
+
+
+async def post(
+    connection: Connection,
+    account_id: int,
+    amount: Decimal,
+    kind: Kind,
+    source: Source,
+    admin_id: int | None,
+) -> Decimal:
+    """Add `amount` (signed) to the balance; returns the balance after."""
+    balance: Decimal | None = await connection.fetchval(
+        _POST, account_id, amount, kind.value, source.type, source.id, admin_id
+    )
+    if balance is None:
+        raise LookupError(f"account {account_id} does not exist")
+    return balance
+
+
+async def open_account(
+    connection: Connection, account_id: int, balance: Decimal, admin_id: int | None
+) -> None:
+    """The opening entry of a new account: its ledger starts at its opening balance."""
+    await connection.execute(_OPEN, account_id, balance, admin_id)
+
+
+async def lock_account(connection: Connection, account_id: int) -> dict[str, object] | None:
+    """The account row, locked until the transaction ends: balance changes serialise here."""
+    row = await connection.fetchrow("SELECT * FROM accounts WHERE id = $1 FOR UPDATE", account_id)
+    return dict(row) if row else None
+
+
+_DISAGREEING = """
+SELECT a.id, a.name, a.balance, COALESCE(l.total, 0) AS ledger_total,
+       COALESCE(l.chain_ok, true) AS chain_ok
+FROM accounts a
+LEFT JOIN (
+    SELECT account_id, sum(amount) AS total,
+           bool_and(balance_after = running) AS chain_ok
+    FROM (
+        SELECT account_id, amount, balance_after,
+               sum(amount) OVER (PARTITION BY account_id ORDER BY id) AS running
+        FROM ledger_entries
+    ) entries
+    GROUP BY account_id
+) l ON l.account_id = a.id
+WHERE a.balance <> COALESCE(l.total, 0) OR NOT COALESCE(l.chain_ok, true)
+ORDER BY a.id
+"""
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    account_id: int
+    name: str
+    balance: Decimal
+    ledger_total: Decimal
+    chain_ok: bool
+
+
+async def disagreements(connection: Connection) -> list[Disagreement]:
+    """Accounts whose balance is not the sum of their ledger entries, or whose entries'
+    balance_after do not follow each other."""
+    rows = await connection.fetch(_DISAGREEING)
+    return [Disagreement(*row) for row in rows]
+
+
+async def count_accounts(connection: Connection) -> int:
+    count: int = await connection.fetchval("SELECT count(*) FROM accounts")
+    return count
