@@ -35,7 +35,7 @@ from accounts_api.jsonapi.errors import (
     flatten,
 )
 from accounts_api.jsonapi.negotiation import MEDIA_TYPE
-from accounts_api.resources import REGISTRY, RESOURCES
+from accounts_api.resources import REGISTRY, RESOURCES, balances
 from accounts_api.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("accounts_api")
@@ -164,6 +164,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             methods=["POST"],
         )
     ]
+    # the balance endpoints first: /accounts/{id}/balance is not a relationship route
+    routes += balances.routes(api)
     for resource in RESOURCES:
         routes += api.routes(resource)
 

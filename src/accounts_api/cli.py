@@ -1,4 +1,4 @@
-"""accounts-api serve | migrate | create-admin"""
+"""accounts-api serve | migrate | create-admin | verify-ledger"""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from accounts_api.auth import admins
-from accounts_api.db import embedded, migrate
+from accounts_api.db import embedded, ledger, migrate
 from accounts_api.settings import Settings
 
 BOOTSTRAP_ADMIN = "admin"
@@ -116,6 +116,29 @@ def create_admin(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    """Every account's balance must be the sum of its ledger entries; exit 1 naming those
+    that disagree."""
+    url = database_url(settings)
+
+    async def run() -> tuple[int, list[ledger.Disagreement]]:
+        connection = await asyncpg.connect(url)
+        try:
+            return await ledger.count_accounts(connection), await ledger.disagreements(connection)
+        finally:
+            await connection.close()
+
+    checked, wrong = asyncio.run(run())
+    for account in wrong:
+        chain = "" if account.chain_ok else "; its entries' balance_after do not follow each other"
+        print(
+            f"account {account.account_id} ({account.name}): balance {account.balance},"
+            f" ledger sum {account.ledger_total}{chain}"
+        )
+    say(f"{checked} accounts checked, {len(wrong)} disagree with the ledger")
+    return 1 if wrong else 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accounts-api", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -139,6 +162,10 @@ def parser() -> argparse.ArgumentParser:
         help="allow requests only from this address or network (repeatable)",
     )
     admin_parser.set_defaults(handler=create_admin)
+    verify_parser = commands.add_parser(
+        "verify-ledger", help="check every account's balance against its ledger"
+    )
+    verify_parser.set_defaults(handler=verify_ledger)
     return root
 
 

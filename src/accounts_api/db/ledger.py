@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from accounts_api.db.pool import Connection
 
@@ -74,7 +75,7 @@ async def open_account(
     await connection.execute(_OPEN, account_id, balance, admin_id)
 
 
-async def lock_account(connection: Connection, account_id: int) -> dict[str, object] | None:
+async def lock_account(connection: Connection, account_id: int) -> dict[str, Any] | None:
     """The account row, locked until the transaction ends: balance changes serialise here."""
     row = await connection.fetchrow("SELECT * FROM accounts WHERE id = $1 FOR UPDATE", account_id)
     return dict(row) if row else None

@@ -150,6 +150,17 @@ def parse_update(document: dict[str, Any], resource: Resource, url_key: str) -> 
     return payload
 
 
+def parse_singleton(document: dict[str, Any], resource: Resource) -> WritePayload:
+    """A write addressed by `data.id` alone, whatever the URL says (contract §5.8, §5.9)."""
+    data = data_member(document)
+    if "id" not in data or data["id"] is None:
+        raise KeyRequired()
+    _check_type(data, resource)
+    payload = _parse_members(data, resource, creating=False)
+    payload.id = data["id"]
+    return payload
+
+
 def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) -> WritePayload:
     attributes = data.get("attributes")
     relationships = data.get("relationships")

@@ -113,6 +113,8 @@ class Relationship:
     resource_type: str | None = None
     # GET /<resource>/{id}/<relationship> serves the related resource
     related_route: bool = True
+    # said in the 403 to a write of a relationship that cannot change
+    immutable_hint: str | None = None
 
     @property
     def key(self) -> str:
@@ -133,6 +135,7 @@ class Context:
 CreateHook = Callable[[Connection, Context, "WritePayload"], Awaitable[object]]
 UpdateHook = Callable[[Connection, Context, object, "WritePayload"], Awaitable[None]]
 DeleteHook = Callable[[Connection, Context, object], Awaitable[None]]
+ActionHook = Callable[[Connection, Context, object], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,12 @@ class Resource:
     count_ignores_filters: bool = False
     # contract §5.5: sort is validated but not applied
     sort_ignored: bool = False
+    # sort fields that are not attributes (transactions `account-id`): name -> SQL
+    extra_sorts: Mapping[str, str] = field(default_factory=dict)
+    # POST /<path>/{id}/<name>: an operation on one record, answered with the record
+    actions: Mapping[str, ActionHook] = field(default_factory=dict)
+    # GET /<parent path>/{id}/<path>: this collection scoped to one parent record
+    nested_under: tuple[str, str] | None = None
 
     @property
     def links_path(self) -> str:
@@ -199,6 +208,8 @@ class Resource:
         """ORDER BY expression for an underscored sort field, None when not sortable."""
         if name == "id":
             return self.id_sql if self.id_sortable else None
+        if name in self.extra_sorts:
+            return self.extra_sorts[name]
         for attribute in self.attributes:
             if attribute.name == name and attribute.sortable:
                 return attribute.sort_sql or attribute.sql

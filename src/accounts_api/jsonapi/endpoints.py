@@ -29,6 +29,7 @@ from accounts_api.jsonapi.body import (
 from accounts_api.jsonapi.declaration import Context, Relationship, Resource
 from accounts_api.jsonapi.document import API_PREFIX, Renderer, encode, page_links
 from accounts_api.jsonapi.errors import (
+    Forbidden,
     JsonApiError,
     RecordNotFound,
 )
@@ -105,12 +106,31 @@ class Api:
         member_methods = ["GET"] + (["PATCH", "PUT"] if writer.update else [])
         member_methods += ["DELETE"] if writer.delete else []
         routes = []
+        for name in resource.actions:
+            routes.append(
+                Route(
+                    f"{base}/{{key}}/{name}",
+                    self.wrap(self._action_endpoint(resource, name)),
+                    methods=["POST"],
+                )
+            )
+        if resource.nested_under:
+            parent_type, fk_sql = resource.nested_under
+            parent = self.registry[parent_type]
+            routes.append(
+                Route(
+                    f"{API_PREFIX}/{parent.path}/{{key}}/{resource.path}",
+                    self.wrap(self._nested_endpoint(parent, resource, fk_sql)),
+                    methods=["GET"],
+                )
+            )
         for relationship in resource.relationships:
-            rel_methods = ["GET"] + (["PATCH", "PUT", "DELETE"] if writer.update else [])
+            # a relationship that cannot change still answers writes, with a 403 that says so
+            rel_methods = ["GET", "PATCH", "PUT", "DELETE"]
             routes.append(
                 Route(
                     f"{base}/{{key}}/relationships/{relationship.key}",
-                    self._wrap(self._relationship_endpoint(resource, relationship)),
+                    self.wrap(self._relationship_endpoint(resource, relationship)),
                     methods=rel_methods,
                 )
             )
@@ -118,19 +138,19 @@ class Api:
                 routes.append(
                     Route(
                         f"{base}/{{key}}/{relationship.key}",
-                        self._wrap(self._related_endpoint(resource, relationship)),
+                        self.wrap(self._related_endpoint(resource, relationship)),
                         methods=["GET"],
                     )
                 )
         routes.append(
-            Route(base, self._wrap(self._collection_endpoint(resource)), methods=collection_methods)
+            Route(base, self.wrap(self._collection_endpoint(resource)), methods=collection_methods)
         )
         routes.append(
-            Route(member, self._wrap(self._member_endpoint(resource)), methods=member_methods)
+            Route(member, self.wrap(self._member_endpoint(resource)), methods=member_methods)
         )
         return routes
 
-    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """One pooled connection per request, taken once the body is in: authentication and
         the handler share it, and a slow upload holds no connection."""
 
@@ -153,13 +173,24 @@ class Api:
 
         return endpoint
 
-    async def index(self, request: Request, connection: Connection, resource: Resource) -> Response:
+    async def index(
+        self,
+        request: Request,
+        connection: Connection,
+        resource: Resource,
+        scope: tuple[str, object] | None = None,
+        url_path: str | None = None,
+    ) -> Response:
+        """The collection; `scope` (SQL, value) narrows it to one parent's records."""
         check_accept(request)
         query = QueryParser(resource, self.registry).parse(request.url.query, index=True)
         for condition in query.filters:
             condition.verify()
         args: list[object] = []
         conditions = [sql for c in query.filters if (sql := c.sql(args)) is not None]
+        if scope is not None:
+            args.append(scope[1])
+            conditions.append(f"{scope[0]} = ${len(args)}")
         where = _where(resource, conditions)
         order = ", ".join(f"{s.sql} {'DESC' if s.descending else 'ASC'}" for s in query.sort)
         sql = select_sql(resource) + where + f" ORDER BY {order or resource.id_sql}"
@@ -182,7 +213,7 @@ class Api:
             document["included"] = included
         document["meta"] = {"total-count": total}
         if resource.paginated:
-            url = f"{base_url(request)}{API_PREFIX}/{resource.links_path}"
+            url = f"{base_url(request)}{url_path or f'{API_PREFIX}/{resource.links_path}'}"
             document["links"] = page_links(
                 url, query.echo, query.page_number, query.page_size, total
             )
@@ -264,6 +295,35 @@ class Api:
             await resource.writer.delete(connection, context, key)
         return Response(status_code=204)
 
+    # -- actions and nested collections ------------------------------------------------
+
+    def _action_endpoint(self, resource: Resource, name: str) -> Handler:
+        action = resource.actions[name]
+
+        async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
+            check_accept(request)
+            parse_key(request.path_params["key"], resource)
+            key = _lookup_key(request.path_params["key"], resource)
+            query = QueryParser(resource, self.registry).parse(
+                request.url.query, index=False, write=True
+            )
+            async with connection.transaction():
+                await action(connection, context, key)
+                row = await fetch_one(connection, resource, key)
+            return await self._single(request, connection, resource, row, query)
+
+        return endpoint
+
+    def _nested_endpoint(self, parent: Resource, resource: Resource, fk_sql: str) -> Handler:
+        async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
+            check_accept(request)
+            key = parse_key(request.path_params["key"], parent)
+            await fetch_one(connection, parent, key)
+            path = f"{API_PREFIX}/{parent.path}/{key}/{resource.path}"
+            return await self.index(request, connection, resource, (fk_sql, key), path)
+
+        return endpoint
+
     # -- relationships ------------------------------------------------------------------
 
     def _relationship_endpoint(self, resource: Resource, relationship: Relationship) -> Handler:
@@ -274,7 +334,14 @@ class Api:
                     request, connection, resource, relationship, raw_key
                 )
             update = resource.writer.update
-            assert update is not None
+            if update is None or not relationship.updatable:
+                if request.method != "DELETE":
+                    check_content_type(request)
+                check_accept(request)
+                raise Forbidden(
+                    f"The {relationship.key} of {resource.type} cannot be changed."
+                    + (f" {relationship.immutable_hint}" if relationship.immutable_hint else "")
+                )
             if request.method == "DELETE":
                 check_accept(request)
                 target: object | None = None

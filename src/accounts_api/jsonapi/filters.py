@@ -146,6 +146,10 @@ def _ransack(attribute: Attribute, predicate: str) -> Builder:
     assert family is not None
     parse = _parser(attribute)
     cast = _SQL_CAST[family]
+    if family is FilterFamily.ENUM and all(
+        isinstance(value, str) for value in (attribute.enum_values or {}).values()
+    ):
+        cast = "::text"
 
     def build(condition: FilterCondition, args: list[object]) -> str | None:
         values = condition.values

@@ -8,7 +8,10 @@ from accounts_api.resources.contacts import CONTACTS
 from accounts_api.resources.contractors import CONTRACTORS, SMTP_CONNECTIONS
 from accounts_api.resources.currencies import CURRENCIES
 from accounts_api.resources.invoice_templates import INVOICE_TEMPLATES, INVOICE_TEMPLATES_PLURAL
+from accounts_api.resources.ledger_entries import LEDGER_ENTRIES
+from accounts_api.resources.payments import PAYMENTS
 from accounts_api.resources.timezones import TIMEZONES
+from accounts_api.resources.transactions import TRANSACTIONS
 
 RESOURCES: tuple[Resource, ...] = (
     ACCOUNTS,
@@ -19,6 +22,9 @@ RESOURCES: tuple[Resource, ...] = (
     INVOICE_TEMPLATES,
     INVOICE_TEMPLATES_PLURAL,
     TIMEZONES,
+    PAYMENTS,
+    TRANSACTIONS,
+    LEDGER_ENTRIES,
 )
 
 REGISTRY: dict[str, Resource] = {

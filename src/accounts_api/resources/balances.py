@@ -1,0 +1,157 @@
+"""The balance endpoints (contract §5.8, §5.9): PUT|PATCH /accounts/{any}/balance sets the
+absolute balance of the account whose external id is `data.id`; /balance-correction adds a
+delta to the account whose id is `data.id`. The URL segment is ignored, as in Yeti. Both
+lock the account, write the ledger entry and an audit row (Yeti audits no absolute set)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from accounts_api.db import audit, ledger
+from accounts_api.db.pool import Connection
+from accounts_api.domain import money
+from accounts_api.jsonapi.body import decode, integer_key, parse_singleton, read_body
+from accounts_api.jsonapi.declaration import Attribute, Context, Resource, ValueType
+from accounts_api.jsonapi.document import API_PREFIX, format_decimal
+from accounts_api.jsonapi.endpoints import Api, json_response
+from accounts_api.jsonapi.errors import InvalidFieldValue, RecordNotFound
+from accounts_api.jsonapi.negotiation import base_url, check_accept, check_content_type
+from accounts_api.resources.validation import raise_invalid
+
+BALANCES = Resource(
+    type="balances",
+    path="balances",
+    from_sql="accounts a",
+    id_sql="a.external_id",
+    attributes=(Attribute("balance", ValueType.DECIMAL, "a.balance", creatable=False),),
+)
+BALANCE_CORRECTION = Resource(
+    type="balance-correction",
+    path="balance-correction",
+    from_sql="accounts a",
+    id_sql="a.id",
+    attributes=(
+        Attribute("name", ValueType.STRING, "a.name", creatable=False, updatable=False),
+        Attribute("balance", ValueType.DECIMAL, "a.balance", creatable=False, updatable=False),
+        # write-only: never rendered
+        Attribute("correction", ValueType.DECIMAL, "NULL", creatable=False),
+    ),
+)
+
+Operation = Callable[[Connection, Context, Any, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def _lock(connection: Connection, column: str, key: Any) -> dict[str, Any]:
+    try:
+        number = integer_key(key)
+    except InvalidFieldValue:
+        raise RecordNotFound(key) from None
+    limit = 2**63 - 1 if column == "external_id" else 2**31 - 1
+    row = None
+    if -limit <= number <= limit:
+        row = await connection.fetchrow(
+            f"SELECT * FROM accounts WHERE {column} = $1 FOR UPDATE", number
+        )
+    if row is None:
+        raise RecordNotFound(key)
+    return dict(row)
+
+
+async def _audit(
+    connection: Connection, context: Context, account: dict[str, Any], after: Decimal
+) -> None:
+    await audit.record(
+        connection,
+        admin_id=context.admin_id,
+        ip=context.ip,
+        item_type="Account",
+        item_id=account["id"],
+        event="update",
+        previous={"balance": account["balance"]},
+        changes={"balance": (account["balance"], after)},
+    )
+
+
+async def set_balance(
+    connection: Connection, context: Context, key: Any, attributes: dict[str, Any]
+) -> dict[str, Any]:
+    account = await _lock(connection, "external_id", key)
+    balance = account["balance"]
+    if "balance" in attributes:
+        errors, wanted = money.validate_balance(attributes["balance"])
+        raise_invalid(BALANCES, errors)
+        assert wanted is not None
+        if wanted != balance:
+            balance = await ledger.post(
+                connection,
+                account["id"],
+                wanted - balance,
+                ledger.Kind.ABSOLUTE_SET,
+                ledger.Source("Account", account["id"]),
+                context.admin_id,
+            )
+            await _audit(connection, context, account, balance)
+    return {"balance": format_decimal(balance)}
+
+
+async def correct_balance(
+    connection: Connection, context: Context, key: Any, attributes: dict[str, Any]
+) -> dict[str, Any]:
+    account = await _lock(connection, "id", key)
+    errors, correction = money.validate_correction(attributes)
+    raise_invalid(BALANCE_CORRECTION, errors)
+    balance = account["balance"]
+    if correction:
+        balance = await ledger.post(
+            connection,
+            account["id"],
+            correction,
+            ledger.Kind.CORRECTION,
+            ledger.Source("Account", account["id"]),
+            context.admin_id,
+        )
+        await _audit(connection, context, account, balance)
+    return {"name": account["name"], "balance": format_decimal(balance)}
+
+
+def _endpoint(resource: Resource, operation: Operation) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
+        check_content_type(request)
+        check_accept(request)
+        payload = parse_singleton(decode(await read_body(request)), resource)
+        async with connection.transaction():
+            attributes = await operation(connection, context, payload.id, payload.attributes)
+        document = {
+            "data": {
+                "id": str(payload.id),
+                "type": resource.type,
+                # contract §5.8, §5.9: Yeti's singleton self links point at unrouted paths
+                "links": {"self": f"{base_url(request)}{API_PREFIX}/{resource.path}"},
+                "attributes": attributes,
+            }
+        }
+        return json_response(document)
+
+    return endpoint
+
+
+def routes(api: Api) -> list[Route]:
+    accounts = f"{API_PREFIX}/accounts/{{any}}"
+    return [
+        Route(
+            f"{accounts}/balance",
+            api.wrap(_endpoint(BALANCES, set_balance)),
+            methods=["PATCH", "PUT"],
+        ),
+        Route(
+            f"{accounts}/balance-correction",
+            api.wrap(_endpoint(BALANCE_CORRECTION, correct_balance)),
+            methods=["PATCH", "PUT"],
+        ),
+    ]

@@ -1,0 +1,51 @@
+"""Ledger entries: read-only, one per change of an account's balance. Listed per account at
+GET /accounts/{id}/ledger-entries (paginated, filterable by created-at and kind)."""
+
+from __future__ import annotations
+
+from accounts_api.db.ledger import Kind
+from accounts_api.jsonapi.declaration import (
+    Attribute,
+    FilterFamily,
+    Relationship,
+    Resource,
+    ValueType,
+)
+
+
+def _read_only(name: str, value_type: ValueType, sql: str, *, sortable: bool = False) -> Attribute:
+    return Attribute(name, value_type, sql, creatable=False, updatable=False, sortable=sortable)
+
+
+LEDGER_ENTRIES = Resource(
+    type="ledger-entries",
+    path="ledger-entries",
+    from_sql="ledger_entries l",
+    id_sql="l.id",
+    key_max=2**63 - 1,
+    attributes=(
+        _read_only("created_at", ValueType.TIMESTAMP, "l.created_at", sortable=True),
+        _read_only("kind", ValueType.STRING, "l.kind"),
+        _read_only("amount", ValueType.DECIMAL, "l.amount"),
+        _read_only("balance_after", ValueType.DECIMAL, "l.balance_after"),
+        _read_only("source_type", ValueType.STRING, "l.source_type"),
+        _read_only("source_id", ValueType.INTEGER, "l.source_id"),
+        _read_only("admin_id", ValueType.INTEGER, "l.admin_id"),
+    ),
+    relationships=(
+        Relationship(
+            "account", "accounts", "l.account_id", updatable=False, resource_type="accounts"
+        ),
+    ),
+    filter_only=(
+        Attribute("created_at", ValueType.TIMESTAMP, "l.created_at", filter=FilterFamily.DATETIME),
+        Attribute(
+            "kind",
+            ValueType.STRING,
+            "l.kind",
+            filter=FilterFamily.ENUM,
+            enum_values={kind.value: kind.value for kind in Kind},
+        ),
+    ),
+    nested_under=("accounts", "l.account_id"),
+)

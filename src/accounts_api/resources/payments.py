@@ -1,0 +1,213 @@
+"""Payments (contract §5.6): money in. A payment locks its account, adds its amount to the
+balance and writes the ledger entry and the audit rows in the same transaction. Rolling one
+back (POST /payments/{id}/rollback, our extension) reverses it once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts_api.db import audit, ledger
+from accounts_api.db.pool import Connection
+from accounts_api.domain import money
+from accounts_api.jsonapi.body import WritePayload
+from accounts_api.jsonapi.declaration import (
+    Attribute,
+    Context,
+    FilterFamily,
+    Relationship,
+    Resource,
+    ValueType,
+    Writer,
+)
+from accounts_api.jsonapi.errors import RecordNotFound
+from accounts_api.resources.validation import raise_invalid
+
+_STATUS_NAME = (
+    "CASE p.status_id "
+    + " ".join(f"WHEN {value} THEN '{name}'" for name, value in money.PAYMENT_STATUSES.items())
+    + " END"
+)
+_TYPE_NAME = (
+    "CASE p.type_id "
+    + " ".join(f"WHEN {value} THEN '{name}'" for name, value in money.PAYMENT_TYPES.items())
+    + " END"
+)
+
+
+async def _audit_balance(
+    connection: Connection, context: Context, account_id: int, before: object, after: object
+) -> None:
+    await audit.record(
+        connection,
+        admin_id=context.admin_id,
+        ip=context.ip,
+        item_type="Account",
+        item_id=account_id,
+        event="update",
+        previous={"balance": before},
+        changes={"balance": (before, after)},
+    )
+
+
+async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
+    values = payload.values()
+    account_id: Any = values.get("account_id")
+    in_range = isinstance(account_id, int) and 0 < account_id < 2**31
+    account = await ledger.lock_account(connection, account_id) if in_range else None
+    errors, payment = money.validate_payment(
+        values,
+        account_exists=account is not None,
+        currency_id=account["currency_id"] if account else None,
+    )
+    raise_invalid(PAYMENTS, errors)
+    assert account is not None and payment is not None
+    before = account["balance"]
+    payment_id: int = await connection.fetchval(
+        "INSERT INTO payments (account_id, amount, notes, private_notes, balance_before_payment,"
+        " currency_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        account["id"],
+        payment.amount,
+        payment.notes,
+        payment.private_notes,
+        before,
+        account["currency_id"],
+    )
+    after = await ledger.post(
+        connection,
+        account["id"],
+        payment.amount,
+        ledger.Kind.PAYMENT,
+        ledger.Source("Payment", payment_id),
+        context.admin_id,
+    )
+    # contract §4.3: one create for the payment, one update for the account's balance
+    await audit.record(
+        connection,
+        admin_id=context.admin_id,
+        ip=context.ip,
+        item_type="Payment",
+        item_id=payment_id,
+        event="create",
+        previous=None,
+        changes={"amount": (None, payment.amount), "account_id": (None, account["id"])},
+    )
+    await _audit_balance(connection, context, account["id"], before, after)
+    return payment_id
+
+
+async def rollback(connection: Connection, context: Context, key: object) -> None:
+    payment = await connection.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", key)
+    if payment is None:
+        raise RecordNotFound(key)
+    raise_invalid(PAYMENTS, money.validate_rollback(payment["status_id"]))
+    account = await ledger.lock_account(connection, payment["account_id"])
+    assert account is not None  # payments.account_id is a foreign key
+    after = await ledger.post(
+        connection,
+        payment["account_id"],
+        -payment["amount"],
+        ledger.Kind.PAYMENT_ROLLBACK,
+        ledger.Source("Payment", payment["id"]),
+        context.admin_id,
+    )
+    rolled_back_at = await connection.fetchval(
+        "UPDATE payments SET status_id = $2, rolledback_at = now() WHERE id = $1"
+        " RETURNING rolledback_at",
+        key,
+        money.ROLLED_BACK,
+    )
+    await audit.record(
+        connection,
+        admin_id=context.admin_id,
+        ip=context.ip,
+        item_type="Payment",
+        item_id=key,
+        event="update",
+        previous=dict(payment),
+        changes={
+            "status_id": (payment["status_id"], money.ROLLED_BACK),
+            "rolledback_at": (None, rolled_back_at),
+        },
+    )
+    await _audit_balance(connection, context, payment["account_id"], account["balance"], after)
+
+
+D, T, S = ValueType.DECIMAL, ValueType.TIMESTAMP, ValueType.STRING
+
+PAYMENTS = Resource(
+    type="payments",
+    path="payments",
+    from_sql="payments p JOIN currencies cur ON cur.id = p.currency_id",
+    id_sql="p.id",
+    key_max=2**63 - 1,
+    attributes=(
+        Attribute(
+            "created_at",
+            T,
+            "p.created_at",
+            creatable=False,
+            updatable=False,
+            filter=FilterFamily.DATETIME,
+        ),
+        Attribute("amount", D, "p.amount", updatable=False, filter=FilterFamily.NUMBER),
+        Attribute("currency", S, "cur.name", creatable=False, updatable=False, sortable=False),
+        Attribute(
+            "notes", S, "p.notes", updatable=False, sortable=False, filter=FilterFamily.STRING
+        ),
+        Attribute(
+            "private_notes",
+            S,
+            "p.private_notes",
+            updatable=False,
+            sortable=False,
+            filter=FilterFamily.STRING,
+        ),
+        Attribute("status", S, _STATUS_NAME, creatable=False, updatable=False, sortable=False),
+        Attribute("type_name", S, _TYPE_NAME, creatable=False, updatable=False, sortable=False),
+        Attribute(
+            "balance_before_payment",
+            D,
+            "p.balance_before_payment",
+            creatable=False,
+            updatable=False,
+            sortable=False,
+        ),
+        Attribute(
+            "rolledback_at",
+            T,
+            "p.rolledback_at",
+            creatable=False,
+            updatable=False,
+            filter=FilterFamily.DATETIME,
+        ),
+    ),
+    relationships=(
+        Relationship(
+            "account",
+            "accounts",
+            "p.account_id",
+            updatable=False,
+            filterable=True,
+            resource_type="accounts",
+            immutable_hint="Roll the payment back and create a new one on the other account.",
+        ),
+    ),
+    filter_only=(
+        Attribute("id", ValueType.INTEGER, "p.id", filter=FilterFamily.NUMBER),
+        Attribute(
+            "status",
+            S,
+            "p.status_id",
+            filter=FilterFamily.ENUM,
+            enum_values=money.PAYMENT_STATUSES,
+        ),
+        Attribute(
+            "type_name", S, "p.type_id", filter=FilterFamily.ENUM, enum_values=money.PAYMENT_TYPES
+        ),
+    ),
+    # contract §5.6: id is not sortable; Yeti's `rollback-at` typo sorts by rolledback-at here
+    id_sortable=False,
+    extra_sorts={"rollback_at": "p.rolledback_at"},
+    writer=Writer(create=create),
+    actions={"rollback": rollback},
+)

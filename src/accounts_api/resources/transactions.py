@@ -1,0 +1,129 @@
+"""Transactions (contract §5.7): charges. A positive amount takes money from the account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts_api.db import audit, ledger
+from accounts_api.db.pool import Connection
+from accounts_api.domain import money
+from accounts_api.jsonapi.body import WritePayload
+from accounts_api.jsonapi.declaration import (
+    Attribute,
+    Context,
+    FilterFamily,
+    Relationship,
+    Resource,
+    ValueType,
+    Writer,
+)
+from accounts_api.resources.validation import raise_invalid
+
+
+def _in_range(value: object, maximum: int) -> bool:
+    return isinstance(value, int) and 0 < value <= maximum
+
+
+async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
+    values = payload.values()
+    account_id: Any = values.get("account_id")
+    service_id: Any = values.get("service_id")
+    account = (
+        await ledger.lock_account(connection, account_id)
+        if _in_range(account_id, 2**31 - 1)
+        else None
+    )
+    service_account_id = (
+        await connection.fetchval("SELECT account_id FROM services WHERE id = $1", service_id)
+        if _in_range(service_id, 2**63 - 1)
+        else None
+    )
+    errors, transaction = money.validate_transaction(
+        values, account_exists=account is not None, service_account_id=service_account_id
+    )
+    raise_invalid(TRANSACTIONS, errors)
+    assert account is not None and transaction is not None
+    transaction_id: int = await connection.fetchval(
+        "INSERT INTO transactions (account_id, service_id, amount, description)"
+        " VALUES ($1, $2, $3, $4) RETURNING id",
+        account["id"],
+        service_id,
+        transaction.amount,
+        transaction.description,
+    )
+    # contract §5.7: the opposite sign to payments, a positive amount is a charge
+    after = await ledger.post(
+        connection,
+        account["id"],
+        -transaction.amount,
+        ledger.Kind.TRANSACTION,
+        ledger.Source("Transaction", transaction_id),
+        context.admin_id,
+    )
+    # contract §4.3: transactions are not versioned; the account's balance is
+    await audit.record(
+        connection,
+        admin_id=context.admin_id,
+        ip=context.ip,
+        item_type="Account",
+        item_id=account["id"],
+        event="update",
+        previous={"balance": account["balance"]},
+        changes={"balance": (account["balance"], after)},
+    )
+    return transaction_id
+
+
+TRANSACTIONS = Resource(
+    type="transactions",
+    path="transactions",
+    from_sql="transactions t",
+    id_sql="t.id",
+    key_max=2**63 - 1,
+    attributes=(
+        Attribute(
+            "description",
+            ValueType.STRING,
+            "t.description",
+            updatable=False,
+            sortable=False,
+            filter=FilterFamily.STRING,
+        ),
+        Attribute(
+            "amount", ValueType.DECIMAL, "t.amount", updatable=False, filter=FilterFamily.NUMBER
+        ),
+        Attribute(
+            "created_at",
+            ValueType.TIMESTAMP,
+            "t.created_at",
+            creatable=False,
+            updatable=False,
+            filter=FilterFamily.DATETIME,
+        ),
+        Attribute(
+            "uuid",
+            ValueType.UUID,
+            "t.uuid",
+            creatable=False,
+            updatable=False,
+            sortable=False,
+            filter=FilterFamily.UUID,
+        ),
+    ),
+    relationships=(
+        Relationship(
+            "account",
+            "accounts",
+            "t.account_id",
+            updatable=False,
+            resource_type="accounts",
+        ),
+        Relationship("service", "services", "t.service_id", updatable=False, related_route=False),
+    ),
+    filter_only=(
+        Attribute("account_id", ValueType.INTEGER, "t.account_id", filter=FilterFamily.FOREIGN_KEY),
+        Attribute("service_id", ValueType.INTEGER, "t.service_id", filter=FilterFamily.FOREIGN_KEY),
+    ),
+    extra_sorts={"account_id": "t.account_id", "service_id": "t.service_id"},
+    writer=Writer(create=create),
+)
