@@ -89,7 +89,8 @@ class ResponseHeaders:
             headers["x-request-id"] = request_id
             headers["x-runtime"] = f"{time.perf_counter() - started:.6f}"
             if status in (200, 201) and body and not message.get("more_body"):
-                etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+                # a versioned resource set its own strong tag; otherwise a weak one of the body
+                etag = headers.get("etag") or f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
                 headers["etag"] = etag
                 headers["cache-control"] = "max-age=0, private, must-revalidate"
                 if conditional and if_none_match and etag in _etags(if_none_match):

@@ -182,6 +182,10 @@ class Resource:
     actions: Mapping[str, ActionHook] = field(default_factory=dict)
     # GET /<parent path>/{id}/<path>: this collection scoped to one parent record
     nested_under: tuple[str, str] | None = None
+    # single-record responses carry a strong ETag; writes honour If-Match
+    versioned: bool = False
+    # how a read locks the row (a LEFT JOIN needs `FOR UPDATE OF <alias>`)
+    row_lock: str = "FOR UPDATE"
 
     @property
     def links_path(self) -> str:

@@ -40,6 +40,7 @@ from accounts_api.jsonapi.negotiation import (
     check_content_type,
 )
 from accounts_api.jsonapi.query import Query, QueryParser
+from accounts_api.jsonapi.versioning import check_if_match, entity_tag, if_match
 
 Handler = Callable[[Request, Context, Connection], Awaitable[Response]]
 
@@ -66,21 +67,24 @@ def _where(resource: Resource, conditions: Sequence[str]) -> str:
 
 
 async def fetch_by_keys(
-    connection: Connection, resource: Resource, keys: Sequence[object]
+    connection: Connection, resource: Resource, keys: Sequence[object], *, lock: bool = False
 ) -> list[asyncpg.Record]:
     cast = "bigint" if resource.integer_keys else "text"
     sql = (
         select_sql(resource)
         + _where(resource, [f"{resource.id_sql} = ANY($1::{cast}[])"])
         + f" ORDER BY {resource.id_sql}"
+        + (f" {resource.row_lock}" if lock else "")
     )
     return list(await connection.fetch(sql, list(keys)))
 
 
-async def fetch_one(connection: Connection, resource: Resource, key: object) -> asyncpg.Record:
+async def fetch_one(
+    connection: Connection, resource: Resource, key: object, *, lock: bool = False
+) -> asyncpg.Record:
     if not key_in_range(resource, key):
         raise RecordNotFound(key)
-    rows = await fetch_by_keys(connection, resource, [key])
+    rows = await fetch_by_keys(connection, resource, [key], lock=lock)
     if not rows:
         raise RecordNotFound(key)
     return rows[0]
@@ -274,6 +278,7 @@ class Api:
         # contract §2.10: the URL id is not verified here; a non-integer is simply not found
         key = _lookup_key(raw_key, resource)
         async with connection.transaction():
+            await self._precondition(request, connection, resource, key)
             if not payload.empty:
                 await resource.writer.update(connection, context, key, payload)
             row = await fetch_one(connection, resource, key)
@@ -292,6 +297,7 @@ class Api:
         parse_key(raw_key, resource)  # contract §2.11: a non-integer id is 103 here
         key = _lookup_key(raw_key, resource)
         async with connection.transaction():
+            await self._precondition(request, connection, resource, key)
             await resource.writer.delete(connection, context, key)
         return Response(status_code=204)
 
@@ -354,6 +360,7 @@ class Api:
             payload = WritePayload(relationships={relationship.name: target})
             async with connection.transaction():
                 await fetch_one(connection, resource, key)
+                await self._precondition(request, connection, resource, key)
                 await update(connection, context, key, payload)
             return Response(status_code=204)
 
@@ -397,6 +404,14 @@ class Api:
 
         return endpoint
 
+    async def _precondition(
+        self, request: Request, connection: Connection, resource: Resource, key: object
+    ) -> None:
+        """If-Match on a versioned resource: compared with the row under its lock."""
+        wanted = if_match(request)
+        if wanted is not None and resource.versioned:
+            check_if_match(wanted, await fetch_one(connection, resource, key, lock=True))
+
     # -- rendering helpers --------------------------------------------------------------
 
     async def _single(
@@ -415,6 +430,8 @@ class Api:
         if included:
             document["included"] = included
         headers = {"location": obj["links"]["self"]} if status == 201 and "links" in obj else {}
+        if resource.versioned:
+            headers["etag"] = entity_tag(row)
         return json_response(document, status, **headers)
 
     async def _included(

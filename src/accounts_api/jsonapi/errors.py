@@ -237,6 +237,23 @@ class NotAcceptable(JsonApiError):
         )
 
 
+class PreconditionFailed(JsonApiError):
+    status, code, title = 412, "412", "Precondition Failed"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The record has changed since the ETag given in If-Match; read it again and retry."
+        )
+
+
+class Conflict(JsonApiError):
+    status, code, title = 409, "409", "Conflict"
+
+
+class UnprocessableRequest(JsonApiError):
+    status, code, title = 422, "422", "Unprocessable Request"
+
+
 class PayloadTooLarge(JsonApiError):
     status, code, title = 413, "413", "Payload Too Large"
 

@@ -278,4 +278,6 @@ ACCOUNTS = Resource(
     plain_filters={"name": "a.name"},
     filter_only=(Attribute("currency_id", INT, "a.currency_id", filter=FilterFamily.FOREIGN_KEY),),
     writer=Writer(create=create, update=update, delete=delete),
+    versioned=True,
+    row_lock="FOR UPDATE OF a",
 )

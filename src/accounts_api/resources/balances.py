@@ -19,9 +19,11 @@ from accounts_api.domain import money
 from accounts_api.jsonapi.body import decode, integer_key, parse_singleton, read_body
 from accounts_api.jsonapi.declaration import Attribute, Context, Resource, ValueType
 from accounts_api.jsonapi.document import API_PREFIX, format_decimal
-from accounts_api.jsonapi.endpoints import Api, json_response
+from accounts_api.jsonapi.endpoints import Api, fetch_one, json_response
 from accounts_api.jsonapi.errors import InvalidFieldValue, RecordNotFound
 from accounts_api.jsonapi.negotiation import base_url, check_accept, check_content_type
+from accounts_api.jsonapi.versioning import check_if_match, if_match
+from accounts_api.resources.accounts import ACCOUNTS
 from accounts_api.resources.validation import raise_invalid
 
 BALANCES = Resource(
@@ -44,10 +46,16 @@ BALANCE_CORRECTION = Resource(
     ),
 )
 
-Operation = Callable[[Connection, Context, Any, dict[str, Any]], Awaitable[dict[str, Any]]]
+Operation = Callable[
+    [Connection, Context, Any, dict[str, Any], list[str] | None], Awaitable[dict[str, Any]]
+]
 
 
-async def _lock(connection: Connection, column: str, key: Any) -> dict[str, Any]:
+async def _lock(
+    connection: Connection, column: str, key: Any, wanted: list[str] | None
+) -> dict[str, Any]:
+    """The addressed account, locked; with If-Match, it must still carry one of the tags its
+    account document was served with."""
     try:
         number = integer_key(key)
     except InvalidFieldValue:
@@ -60,6 +68,8 @@ async def _lock(connection: Connection, column: str, key: Any) -> dict[str, Any]
         )
     if row is None:
         raise RecordNotFound(key)
+    if wanted is not None:
+        check_if_match(wanted, await fetch_one(connection, ACCOUNTS, row["id"]))
     return dict(row)
 
 
@@ -79,19 +89,23 @@ async def _audit(
 
 
 async def set_balance(
-    connection: Connection, context: Context, key: Any, attributes: dict[str, Any]
+    connection: Connection,
+    context: Context,
+    key: Any,
+    attributes: dict[str, Any],
+    wanted: list[str] | None,
 ) -> dict[str, Any]:
-    account = await _lock(connection, "external_id", key)
+    account = await _lock(connection, "external_id", key, wanted)
     balance = account["balance"]
     if "balance" in attributes:
-        errors, wanted = money.validate_balance(attributes["balance"])
+        errors, target = money.validate_balance(attributes["balance"])
         raise_invalid(BALANCES, errors)
-        assert wanted is not None
-        if wanted != balance:
+        assert target is not None
+        if target != balance:
             balance = await ledger.post(
                 connection,
                 account["id"],
-                wanted - balance,
+                target - balance,
                 ledger.Kind.ABSOLUTE_SET,
                 ledger.Source("Account", account["id"]),
                 context.admin_id,
@@ -101,9 +115,13 @@ async def set_balance(
 
 
 async def correct_balance(
-    connection: Connection, context: Context, key: Any, attributes: dict[str, Any]
+    connection: Connection,
+    context: Context,
+    key: Any,
+    attributes: dict[str, Any],
+    wanted: list[str] | None,
 ) -> dict[str, Any]:
-    account = await _lock(connection, "id", key)
+    account = await _lock(connection, "id", key, wanted)
     errors, correction = money.validate_correction(attributes)
     raise_invalid(BALANCE_CORRECTION, errors)
     balance = account["balance"]
@@ -126,7 +144,9 @@ def _endpoint(resource: Resource, operation: Operation) -> Callable[..., Awaitab
         check_accept(request)
         payload = parse_singleton(decode(await read_body(request)), resource)
         async with connection.transaction():
-            attributes = await operation(connection, context, payload.id, payload.attributes)
+            attributes = await operation(
+                connection, context, payload.id, payload.attributes, if_match(request)
+            )
         document = {
             "data": {
                 "id": str(payload.id),
