@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accounts_api.auth.login import login_endpoint
 from accounts_api.auth.policy import JwtAuthenticator
 from accounts_api.db.pool import create_pool
-from accounts_api.jsonapi.document import API_PREFIX, encode_errors
+from accounts_api.jsonapi.document import API_PREFIX
 from accounts_api.jsonapi.endpoints import Api
 from accounts_api.jsonapi.errors import (
     ErrorList,
@@ -34,7 +34,8 @@ from accounts_api.jsonapi.errors import (
     RouteNotFound,
     flatten,
 )
-from accounts_api.jsonapi.negotiation import MEDIA_TYPE
+from accounts_api.jsonapi.idempotency import Idempotency
+from accounts_api.jsonapi.responses import error_response
 from accounts_api.resources import REGISTRY, RESOURCES, balances
 from accounts_api.settings import ConfigurationError, Settings
 
@@ -113,15 +114,6 @@ def _etags(header: str) -> set[str]:
     return {tag.strip() for tag in header.split(",")}
 
 
-def error_response(errors: list[JsonApiError], headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        encode_errors(errors),
-        status_code=errors[0].status,
-        media_type=MEDIA_TYPE,
-        headers=headers,
-    )
-
-
 async def _jsonapi_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, JsonApiError | ErrorList)
     return error_response(flatten(exc))
@@ -157,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     database_url = settings.database_url
     secret = settings.secret_key()
     authenticator = JwtAuthenticator(secret, settings.token_lifetime)
-    api = Api(REGISTRY, authenticator, pool_of)
+    api = Api(REGISTRY, authenticator, pool_of, Idempotency(settings.idempotency_ttl))
     routes: list[Any] = [
         Route(
             f"{API_PREFIX}/auth",

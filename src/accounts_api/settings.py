@@ -7,6 +7,7 @@
 | ACCOUNTS_API_SECRET_KEY       | generated once, kept in <data dir>/secret_key |
 | ACCOUNTS_API_TOKEN_LIFETIME   | unset: tokens without `exp` (as Yeti)     |
 | ACCOUNTS_API_DB_POOL_SIZE     | 10 connections per worker                 |
+| ACCOUNTS_API_IDEMPOTENCY_TTL  | 86400: idempotency keys are kept 24 hours |
 """
 
 from __future__ import annotations
@@ -28,17 +29,24 @@ class Settings:
     token_lifetime: int | None
     pool_size: int
     secret_key_env: str | None
+    idempotency_ttl: int = 24 * 60 * 60
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ) if env is None else env
         lifetime = env.get("ACCOUNTS_API_TOKEN_LIFETIME", "").strip()
         pool_size = env.get("ACCOUNTS_API_DB_POOL_SIZE", "10").strip()
+        ttl = env.get("ACCOUNTS_API_IDEMPOTENCY_TTL", "").strip()
         try:
             token_lifetime = int(lifetime) if lifetime else None
             pool = int(pool_size)
+            idempotency_ttl = int(ttl) if ttl else 24 * 60 * 60
         except ValueError as exc:
             raise ConfigurationError(f"not an integer: {exc}") from None
+        if idempotency_ttl <= 0:
+            raise ConfigurationError(
+                "ACCOUNTS_API_IDEMPOTENCY_TTL must be a positive number of seconds"
+            )
         if token_lifetime is not None and token_lifetime <= 0:
             raise ConfigurationError(
                 "ACCOUNTS_API_TOKEN_LIFETIME must be a positive number of seconds"
@@ -49,6 +57,7 @@ class Settings:
             token_lifetime=token_lifetime,
             pool_size=max(pool, 1),
             secret_key_env=env.get("ACCOUNTS_API_SECRET_KEY") or None,
+            idempotency_ttl=idempotency_ttl,
         )
 
     @property

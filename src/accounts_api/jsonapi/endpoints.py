@@ -7,8 +7,8 @@ the operation (404/422), each write in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
@@ -27,19 +27,20 @@ from accounts_api.jsonapi.body import (
     read_body,
 )
 from accounts_api.jsonapi.declaration import Context, Relationship, Resource
-from accounts_api.jsonapi.document import API_PREFIX, Renderer, encode, page_links
+from accounts_api.jsonapi.document import API_PREFIX, Renderer, page_links
 from accounts_api.jsonapi.errors import (
     Forbidden,
     JsonApiError,
     RecordNotFound,
 )
+from accounts_api.jsonapi.idempotency import Idempotency
 from accounts_api.jsonapi.negotiation import (
-    MEDIA_TYPE,
     base_url,
     check_accept,
     check_content_type,
 )
 from accounts_api.jsonapi.query import Query, QueryParser
+from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.versioning import check_if_match, entity_tag, if_match
 
 Handler = Callable[[Request, Context, Connection], Awaitable[Response]]
@@ -47,10 +48,6 @@ Handler = Callable[[Request, Context, Connection], Awaitable[Response]]
 
 class Authenticator(Protocol):
     async def __call__(self, request: Request, connection: Connection) -> Context: ...
-
-
-def json_response(document: Mapping[str, Any], status: int = 200, **headers: str) -> Response:
-    return Response(encode(document), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def select_sql(resource: Resource) -> str:
@@ -101,6 +98,7 @@ class Api:
     registry: dict[str, Resource]
     authenticate: Authenticator
     pool: Callable[[Request], asyncpg.Pool]
+    idempotency: Idempotency = field(default_factory=Idempotency)
 
     def routes(self, resource: Resource) -> list[Route]:
         base = f"{API_PREFIX}/{resource.path}"
@@ -163,7 +161,9 @@ class Api:
                 await read_body(request)
             async with self.pool(request).acquire() as connection:
                 context = await self.authenticate(request, connection)
-                return await handler(request, context, connection)
+                return await self.idempotency.run(
+                    request, context, connection, lambda: handler(request, context, connection)
+                )
 
         return endpoint
 

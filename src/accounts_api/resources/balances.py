@@ -19,9 +19,10 @@ from accounts_api.domain import money
 from accounts_api.jsonapi.body import decode, integer_key, parse_singleton, read_body
 from accounts_api.jsonapi.declaration import Attribute, Context, Resource, ValueType
 from accounts_api.jsonapi.document import API_PREFIX, format_decimal
-from accounts_api.jsonapi.endpoints import Api, fetch_one, json_response
+from accounts_api.jsonapi.endpoints import Api, fetch_one
 from accounts_api.jsonapi.errors import InvalidFieldValue, RecordNotFound
 from accounts_api.jsonapi.negotiation import base_url, check_accept, check_content_type
+from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.versioning import check_if_match, if_match
 from accounts_api.resources.accounts import ACCOUNTS
 from accounts_api.resources.validation import raise_invalid
