@@ -6,14 +6,13 @@ lock the account, write the ledger entry and an audit row (Yeti audits no absolu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accounts_api.db import audit, ledger
+from accounts_api.db import ledger
 from accounts_api.db.pool import Connection
 from accounts_api.domain import money
 from accounts_api.jsonapi.body import decode, integer_key, parse_singleton, read_body
@@ -22,9 +21,11 @@ from accounts_api.jsonapi.document import API_PREFIX, format_decimal
 from accounts_api.jsonapi.endpoints import Api, fetch_one
 from accounts_api.jsonapi.errors import InvalidFieldValue, RecordNotFound
 from accounts_api.jsonapi.negotiation import base_url, check_accept, check_content_type
+from accounts_api.jsonapi.query import QueryParser
 from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.versioning import check_if_match, if_match
 from accounts_api.resources.accounts import ACCOUNTS
+from accounts_api.resources.balance_changes import change_balance
 from accounts_api.resources.validation import raise_invalid
 
 BALANCES = Resource(
@@ -74,21 +75,6 @@ async def _lock(
     return dict(row)
 
 
-async def _audit(
-    connection: Connection, context: Context, account: dict[str, Any], after: Decimal
-) -> None:
-    await audit.record(
-        connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
-        item_type="Account",
-        item_id=account["id"],
-        event="update",
-        previous={"balance": account["balance"]},
-        changes={"balance": (account["balance"], after)},
-    )
-
-
 async def set_balance(
     connection: Connection,
     context: Context,
@@ -103,16 +89,15 @@ async def set_balance(
         raise_invalid(BALANCES, errors)
         assert target is not None
         if target != balance:
-            balance = await ledger.post(
+            balance = await change_balance(
                 connection,
-                account["id"],
+                context,
+                account,
                 target - balance,
                 ledger.Kind.ABSOLUTE_SET,
                 ledger.Source("Account", account["id"]),
-                context.admin_id,
             )
-            await _audit(connection, context, account, balance)
-    return {"balance": format_decimal(balance)}
+    return {"id": str(account["external_id"]), "balance": format_decimal(balance)}
 
 
 async def correct_balance(
@@ -127,22 +112,25 @@ async def correct_balance(
     raise_invalid(BALANCE_CORRECTION, errors)
     balance = account["balance"]
     if correction:
-        balance = await ledger.post(
+        balance = await change_balance(
             connection,
-            account["id"],
+            context,
+            account,
             correction,
             ledger.Kind.CORRECTION,
             ledger.Source("Account", account["id"]),
-            context.admin_id,
         )
-        await _audit(connection, context, account, balance)
-    return {"name": account["name"], "balance": format_decimal(balance)}
+    return {"id": str(account["id"]), "name": account["name"], "balance": format_decimal(balance)}
 
 
-def _endpoint(resource: Resource, operation: Operation) -> Callable[..., Awaitable[Response]]:
+def _endpoint(
+    api: Api, resource: Resource, operation: Operation
+) -> Callable[..., Awaitable[Response]]:
     async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
         check_content_type(request)
         check_accept(request)
+        # contract §0.5: an update parses fields and include before the body
+        QueryParser(resource, api.registry).parse(request.url.query, index=False, write=True)
         payload = parse_singleton(decode(await read_body(request)), resource)
         async with connection.transaction():
             attributes = await operation(
@@ -150,7 +138,8 @@ def _endpoint(resource: Resource, operation: Operation) -> Callable[..., Awaitab
             )
         document = {
             "data": {
-                "id": str(payload.id),
+                # the stored key, however data.id was written ("0100", " 100 ")
+                "id": attributes.pop("id"),
                 "type": resource.type,
                 # contract §5.8, §5.9: Yeti's singleton self links point at unrouted paths
                 "links": {"self": f"{base_url(request)}{API_PREFIX}/{resource.path}"},
@@ -167,12 +156,12 @@ def routes(api: Api) -> list[Route]:
     return [
         Route(
             f"{accounts}/balance",
-            api.wrap(_endpoint(BALANCES, set_balance)),
+            api.wrap(_endpoint(api, BALANCES, set_balance)),
             methods=["PATCH", "PUT"],
         ),
         Route(
             f"{accounts}/balance-correction",
-            api.wrap(_endpoint(BALANCE_CORRECTION, correct_balance)),
+            api.wrap(_endpoint(api, BALANCE_CORRECTION, correct_balance)),
             methods=["PATCH", "PUT"],
         ),
     ]

@@ -20,6 +20,7 @@ from accounts_api.jsonapi.declaration import (
     Writer,
 )
 from accounts_api.jsonapi.errors import RecordNotFound
+from accounts_api.resources.balance_changes import change_balance
 from accounts_api.resources.validation import raise_invalid
 
 _STATUS_NAME = (
@@ -32,21 +33,6 @@ _TYPE_NAME = (
     + " ".join(f"WHEN {value} THEN '{name}'" for name, value in money.PAYMENT_TYPES.items())
     + " END"
 )
-
-
-async def _audit_balance(
-    connection: Connection, context: Context, account_id: int, before: object, after: object
-) -> None:
-    await audit.record(
-        connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
-        item_type="Account",
-        item_id=account_id,
-        event="update",
-        previous={"balance": before},
-        changes={"balance": (before, after)},
-    )
 
 
 async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
@@ -72,15 +58,15 @@ async def create(connection: Connection, context: Context, payload: WritePayload
         before,
         account["currency_id"],
     )
-    after = await ledger.post(
+    await change_balance(
         connection,
-        account["id"],
+        context,
+        account,
         payment.amount,
         ledger.Kind.PAYMENT,
         ledger.Source("Payment", payment_id),
-        context.admin_id,
     )
-    # contract §4.3: one create for the payment, one update for the account's balance
+    # contract §4.3: one create for the payment (and one update for the account's balance)
     await audit.record(
         connection,
         admin_id=context.admin_id,
@@ -91,7 +77,6 @@ async def create(connection: Connection, context: Context, payload: WritePayload
         previous=None,
         changes={"amount": (None, payment.amount), "account_id": (None, account["id"])},
     )
-    await _audit_balance(connection, context, account["id"], before, after)
     return payment_id
 
 
@@ -102,13 +87,13 @@ async def rollback(connection: Connection, context: Context, key: object) -> Non
     raise_invalid(PAYMENTS, money.validate_rollback(payment["status_id"]))
     account = await ledger.lock_account(connection, payment["account_id"])
     assert account is not None  # payments.account_id is a foreign key
-    after = await ledger.post(
+    await change_balance(
         connection,
-        payment["account_id"],
+        context,
+        account,
         -payment["amount"],
         ledger.Kind.PAYMENT_ROLLBACK,
         ledger.Source("Payment", payment["id"]),
-        context.admin_id,
     )
     rolled_back_at = await connection.fetchval(
         "UPDATE payments SET status_id = $2, rolledback_at = now() WHERE id = $1"
@@ -129,7 +114,6 @@ async def rollback(connection: Connection, context: Context, key: object) -> Non
             "rolledback_at": (None, rolled_back_at),
         },
     )
-    await _audit_balance(connection, context, payment["account_id"], account["balance"], after)
 
 
 D, T, S = ValueType.DECIMAL, ValueType.TIMESTAMP, ValueType.STRING

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts_api.db import audit, ledger
+from accounts_api.db import ledger
 from accounts_api.db.pool import Connection
 from accounts_api.domain import money
 from accounts_api.jsonapi.body import WritePayload
@@ -17,6 +17,7 @@ from accounts_api.jsonapi.declaration import (
     ValueType,
     Writer,
 )
+from accounts_api.resources.balance_changes import change_balance
 from accounts_api.resources.validation import raise_invalid
 
 
@@ -51,25 +52,15 @@ async def create(connection: Connection, context: Context, payload: WritePayload
         transaction.amount,
         transaction.description,
     )
-    # contract §5.7: the opposite sign to payments, a positive amount is a charge
-    after = await ledger.post(
+    # contract §5.7: the opposite sign to payments, a positive amount is a charge; transactions
+    # are not versioned (§4.3), the account's balance is
+    await change_balance(
         connection,
-        account["id"],
+        context,
+        account,
         -transaction.amount,
         ledger.Kind.TRANSACTION,
         ledger.Source("Transaction", transaction_id),
-        context.admin_id,
-    )
-    # contract §4.3: transactions are not versioned; the account's balance is
-    await audit.record(
-        connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
-        item_type="Account",
-        item_id=account["id"],
-        event="update",
-        previous={"balance": account["balance"]},
-        changes={"balance": (account["balance"], after)},
     )
     return transaction_id
 
