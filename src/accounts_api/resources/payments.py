@@ -81,12 +81,16 @@ async def create(connection: Connection, context: Context, payload: WritePayload
 
 
 async def rollback(connection: Connection, context: Context, key: object) -> None:
-    payment = await connection.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", key)
-    if payment is None:
+    # locks in the order every writer takes them, account before payment (an account delete
+    # does too), so a rollback cannot deadlock with it
+    account_id = await connection.fetchval("SELECT account_id FROM payments WHERE id = $1", key)
+    if account_id is None:
         raise RecordNotFound(key)
+    account = await ledger.lock_account(connection, account_id)
+    payment = await connection.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", key)
+    if account is None or payment is None:
+        raise RecordNotFound(key)  # deleted with its account meanwhile
     raise_invalid(PAYMENTS, money.validate_rollback(payment["status_id"]))
-    account = await ledger.lock_account(connection, payment["account_id"])
-    assert account is not None  # payments.account_id is a foreign key
     await change_balance(
         connection,
         context,
