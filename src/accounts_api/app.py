@@ -36,6 +36,7 @@ from accounts_api.jsonapi.errors import (
 )
 from accounts_api.jsonapi.idempotency import Idempotency
 from accounts_api.jsonapi.responses import error_response
+from accounts_api.jsonapi.versioning import none_match
 from accounts_api.resources import REGISTRY, RESOURCES, balances
 from accounts_api.settings import ConfigurationError, Settings
 
@@ -94,7 +95,7 @@ class ResponseHeaders:
                 etag = headers.get("etag") or f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
                 headers["etag"] = etag
                 headers["cache-control"] = "max-age=0, private, must-revalidate"
-                if conditional and if_none_match and etag in _etags(if_none_match):
+                if conditional and if_none_match and none_match(if_none_match, etag):
                     status, body = 304, b""
                     for name in ("content-type", "content-length"):
                         if name in headers:
@@ -108,10 +109,6 @@ class ResponseHeaders:
             await send({**message, "body": body})
 
         await self.app(scope, receive, send_with_headers)
-
-
-def _etags(header: str) -> set[str]:
-    return {tag.strip() for tag in header.split(",")}
 
 
 async def _jsonapi_error(request: Request, exc: Exception) -> Response:

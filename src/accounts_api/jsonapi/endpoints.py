@@ -33,7 +33,7 @@ from accounts_api.jsonapi.errors import (
     JsonApiError,
     RecordNotFound,
 )
-from accounts_api.jsonapi.idempotency import Idempotency
+from accounts_api.jsonapi.idempotency import Idempotency, write_transaction
 from accounts_api.jsonapi.negotiation import (
     base_url,
     check_accept,
@@ -233,7 +233,7 @@ class Api:
             request.url.query, index=False, write=True
         )
         payload = parse_create(decode(await read_body(request)), resource)
-        async with connection.transaction():
+        async with write_transaction(request, connection):
             key = await resource.writer.create(connection, context, payload)
             row = await fetch_one(connection, resource, key)
         return await self._single(request, connection, resource, row, query, status=201)
@@ -277,7 +277,7 @@ class Api:
         payload = parse_update(decode(await read_body(request)), resource, raw_key)
         # contract §2.10: the URL id is not verified here; a non-integer is simply not found
         key = _lookup_key(raw_key, resource)
-        async with connection.transaction():
+        async with write_transaction(request, connection):
             await self._precondition(request, connection, resource, key)
             if not payload.empty:
                 await resource.writer.update(connection, context, key, payload)
@@ -296,7 +296,7 @@ class Api:
         check_accept(request)
         parse_key(raw_key, resource)  # contract §2.11: a non-integer id is 103 here
         key = _lookup_key(raw_key, resource)
-        async with connection.transaction():
+        async with write_transaction(request, connection):
             await self._precondition(request, connection, resource, key)
             await resource.writer.delete(connection, context, key)
         return Response(status_code=204)
@@ -313,7 +313,7 @@ class Api:
             query = QueryParser(resource, self.registry).parse(
                 request.url.query, index=False, write=True
             )
-            async with connection.transaction():
+            async with write_transaction(request, connection):
                 await action(connection, context, key)
                 row = await fetch_one(connection, resource, key)
             return await self._single(request, connection, resource, row, query)
@@ -358,7 +358,7 @@ class Api:
             # contract §2.12: on PATCH and DELETE a non-integer id is simply not found
             key = _lookup_key(raw_key, resource)
             payload = WritePayload(relationships={relationship.name: target})
-            async with connection.transaction():
+            async with write_transaction(request, connection):
                 await fetch_one(connection, resource, key)
                 await self._precondition(request, connection, resource, key)
                 await update(connection, context, key, payload)

@@ -271,6 +271,18 @@ class UnsupportedMediaType(JsonApiError):
         )
 
 
+class DoneButNoAnswer(JsonApiError):
+    """A write committed, then building its answer failed: kept as the key's answer."""
+
+    status, code, title = 500, "500", "Internal Server Error"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The request was carried out, but its answer could not be built;"
+            " read the resource to see its state."
+        )
+
+
 class InternalServerError(JsonApiError):
     status, code, title = 500, "500", "Internal Server Error"
 

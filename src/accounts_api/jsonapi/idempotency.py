@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,6 +27,7 @@ from accounts_api.jsonapi.declaration import Context
 from accounts_api.jsonapi.errors import (
     BadRequest,
     Conflict,
+    DoneButNoAnswer,
     ErrorList,
     JsonApiError,
     UnprocessableRequest,
@@ -39,6 +41,15 @@ DEFAULT_TTL = 24 * 60 * 60
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # headers of the first answer a replay repeats
 _KEPT_HEADERS = ("content-type", "location", "etag")
+
+
+@asynccontextmanager
+async def write_transaction(request: Request, connection: Connection) -> AsyncIterator[None]:
+    """The transaction of a write; once it commits, a failure afterwards (building the
+    answer) must not free the key, or a retry would do the write again."""
+    async with connection.transaction():
+        yield
+    request.state.committed = True
 
 
 async def _fingerprint(request: Request) -> str:
@@ -74,18 +85,26 @@ class Idempotency:
         except (JsonApiError, ErrorList) as error:
             response = error_response(flatten(error))
         except BaseException:
-            await idempotency.release(connection, context.admin_id, key)
+            if getattr(request.state, "committed", False):
+                await self._store(connection, context, key, error_response([DoneButNoAnswer()]))
+            else:
+                await idempotency.release(connection, context.admin_id, key)
             raise
-        if response.status_code >= 500:
+        if response.status_code >= 500 and not getattr(request.state, "committed", False):
             await idempotency.release(connection, context.admin_id, key)
             return response
-        headers = {
-            name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers
-        }
+        await self._store(connection, context, key, response)
+        return response
+
+    @staticmethod
+    async def _store(
+        connection: Connection, context: Context, key: str, response: Response
+    ) -> None:
+        kept = response.headers
+        headers = {name: kept[name] for name in _KEPT_HEADERS if name in kept}
         await idempotency.complete(
             connection, context.admin_id, key, response.status_code, headers, bytes(response.body)
         )
-        return response
 
     @staticmethod
     def _replay(stored: idempotency.Stored, fingerprint: str) -> Response:

@@ -26,10 +26,18 @@ def entity_tag(row: Iterable[Any]) -> str:
 
 
 def if_match(request: Request) -> list[str] | None:
-    header = request.headers.get("if-match")
-    if header is None:
+    # several header lines of a list-valued field are one list (RFC 9110 §5.3)
+    lines = request.headers.getlist("if-match")
+    if not lines:
         return None
-    return [tag.strip() for tag in header.split(",") if tag.strip()]
+    return [tag.strip() for line in lines for tag in line.split(",") if tag.strip()]
+
+
+def none_match(header: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `*`, or the same tag
+    with or without `W/`, means the client has it."""
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 def check_if_match(wanted: list[str], row: Iterable[Any]) -> None:

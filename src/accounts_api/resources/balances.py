@@ -20,6 +20,7 @@ from accounts_api.jsonapi.declaration import Attribute, Context, Resource, Value
 from accounts_api.jsonapi.document import API_PREFIX, format_decimal
 from accounts_api.jsonapi.endpoints import Api, fetch_one
 from accounts_api.jsonapi.errors import InvalidFieldValue, RecordNotFound
+from accounts_api.jsonapi.idempotency import write_transaction
 from accounts_api.jsonapi.negotiation import base_url, check_accept, check_content_type
 from accounts_api.jsonapi.query import QueryParser
 from accounts_api.jsonapi.responses import json_response
@@ -132,7 +133,7 @@ def _endpoint(
         # contract §0.5: an update parses fields and include before the body
         QueryParser(resource, api.registry).parse(request.url.query, index=False, write=True)
         payload = parse_singleton(decode(await read_body(request)), resource)
-        async with connection.transaction():
+        async with write_transaction(request, connection):
             attributes = await operation(
                 connection, context, payload.id, payload.attributes, if_match(request)
             )
