@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from accounts_api import serving
 from accounts_api.auth import admins
 from accounts_api.db import embedded, ledger, migrate
 from accounts_api.settings import Settings
@@ -80,6 +81,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         log_level="info",
         server_header=False,
+        http=serving.http_protocol(),
+        loop=serving.event_loop(),
     )
     return 0
 
