@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 from typing import Any
@@ -45,3 +46,21 @@ def test_the_server_runs_uvloop_and_httptools_protocol_with_no_delay() -> None:
     protocol = import_from_string(serving.http_protocol())
     assert protocol.__name__ == "NoDelayHttpToolsProtocol" or sys.platform != "linux"
     assert "connection_made" in vars(protocol)
+
+
+def test_access_log_lines_hide_tokens() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/rest/admin/accounts?token=eyJ.abc.def&page=2", "1.1", 200),
+        None,
+    )
+
+    assert serving.RedactTokens().filter(record)
+
+    assert record.getMessage() == (
+        '127.0.0.1:5000 - "GET /api/rest/admin/accounts?token=[FILTERED]&page=2 HTTP/1.1" 200'
+    )

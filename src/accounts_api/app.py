@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accounts_api.auth.login import login_endpoint
 from accounts_api.auth.policy import JwtAuthenticator
 from accounts_api.db.pool import create_pool
-from accounts_api.jsonapi.document import API_PREFIX
+from accounts_api.jsonapi.document import API_PREFIX, encode_errors
 from accounts_api.jsonapi.endpoints import Api
 from accounts_api.jsonapi.errors import (
     ErrorList,
@@ -35,9 +35,11 @@ from accounts_api.jsonapi.errors import (
     flatten,
 )
 from accounts_api.jsonapi.idempotency import Idempotency
+from accounts_api.jsonapi.negotiation import MEDIA_TYPE
 from accounts_api.jsonapi.responses import error_response
 from accounts_api.jsonapi.versioning import none_match
 from accounts_api.resources import REGISTRY, RESOURCES, balances
+from accounts_api.serving import RedactTokens
 from accounts_api.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("accounts_api")
@@ -75,9 +77,10 @@ class ResponseHeaders:
         # Rails varies on Accept unless the header is absent or browser-like (`..., */*`)
         vary = bool(accept) and not _BROWSER_LIKE_ACCEPT.search(accept)
         start: Message = {}
+        answered = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal start
+            nonlocal start, answered
             if message["type"] == "http.response.start":
                 start = dict(message)
                 return
@@ -105,10 +108,27 @@ class ResponseHeaders:
             if vary and "content-type" in headers and status != 304:
                 headers["vary"] = "Accept"
             await send({**start, "status": status, "headers": headers.raw})
-            start = {}
+            start, answered = {}, True
             await send({**message, "body": body})
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # answered here, inside the headers, so a 500 carries them like any answer and
+            # the keep-alive connection survives (Starlette's outer handler re-raises)
+            if answered:
+                raise
+            logger.exception("unhandled error")
+            body = encode_errors([InternalServerError()])
+            raw_headers = [
+                (b"content-type", MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            start = {}
+            await send_with_headers(
+                {"type": "http.response.start", "status": 500, "headers": raw_headers}
+            )
+            await send_with_headers({"type": "http.response.body", "body": body})
 
 
 async def _jsonapi_error(request: Request, exc: Exception) -> Response:
@@ -158,6 +178,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += balances.routes(api)
     for resource in RESOURCES:
         routes += api.routes(resource)
+
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access_log.filters):
+        access_log.addFilter(RedactTokens())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -134,8 +134,10 @@ def verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
     checked, wrong = asyncio.run(run())
     for account in wrong:
         chain = "" if account.chain_ok else "; its entries' balance_after do not follow each other"
+        name = account.name if account.name is not None else "deleted"
+        balance = account.balance if account.balance is not None else "none"
         print(
-            f"account {account.account_id} ({account.name}): balance {account.balance},"
+            f"account {account.account_id} ({name}): balance {balance},"
             f" ledger sum {account.ledger_total}{chain}"
         )
     say(f"{checked} accounts checked, {len(wrong)} disagree with the ledger")

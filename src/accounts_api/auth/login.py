@@ -18,7 +18,7 @@ from starlette.responses import Response
 from accounts_api.auth import admins, tokens
 from accounts_api.auth.addresses import ip_allowed, remote_ip
 from accounts_api.auth.passwords import verify_password
-from accounts_api.jsonapi.body import MAX_BODY_BYTES
+from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.errors import PayloadTooLarge
 
 JSON = "application/json; charset=utf-8"
@@ -73,10 +73,10 @@ def login_endpoint(
     pool: Callable[[Request], asyncpg.Pool], secret: Callable[[], str], lifetime: int | None
 ) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            too_large = PayloadTooLarge(MAX_BODY_BYTES).as_dict()
-            return _json({"errors": [too_large]}, 413)
+        try:
+            body = await read_body(request)
+        except PayloadTooLarge as too_large:
+            return _json({"errors": [too_large.as_dict()]}, 413)
         try:
             credentials = _credentials(request.headers.get("content-type", ""), body)
         except ValueError as error:

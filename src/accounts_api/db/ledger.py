@@ -22,6 +22,8 @@ class Kind(enum.StrEnum):
     TRANSACTION = "transaction"
     CORRECTION = "correction"
     ABSOLUTE_SET = "absolute_set"
+    # an account's delete takes its balance to 0 first: its ledger ends at 0
+    CLOSING = "closing"
 
 
 @dataclass(frozen=True)
@@ -81,30 +83,32 @@ async def lock_account(connection: Connection, account_id: int) -> dict[str, Any
     return dict(row) if row else None
 
 
+# every account against its entries, and the ledgers of deleted accounts, which must end at 0
 _DISAGREEING = """
-SELECT a.id, a.name, a.balance, COALESCE(l.total, 0) AS ledger_total,
-       COALESCE(l.chain_ok, true) AS chain_ok
-FROM accounts a
-LEFT JOIN (
-    SELECT account_id, sum(amount) AS total,
-           bool_and(balance_after = running) AS chain_ok
+WITH ledgers AS (
+    SELECT account_id, sum(amount) AS total, bool_and(balance_after = running) AS chain_ok
     FROM (
         SELECT account_id, amount, balance_after,
                sum(amount) OVER (PARTITION BY account_id ORDER BY id) AS running
         FROM ledger_entries
     ) entries
     GROUP BY account_id
-) l ON l.account_id = a.id
-WHERE a.balance <> COALESCE(l.total, 0) OR NOT COALESCE(l.chain_ok, true)
-ORDER BY a.id
+)
+SELECT COALESCE(a.id, l.account_id) AS id, a.name, a.balance,
+       COALESCE(l.total, 0) AS ledger_total, COALESCE(l.chain_ok, true) AS chain_ok
+FROM accounts a
+FULL JOIN ledgers l ON l.account_id = a.id
+WHERE COALESCE(a.balance, 0) <> COALESCE(l.total, 0) OR NOT COALESCE(l.chain_ok, true)
+ORDER BY 1
 """
 
 
 @dataclass(frozen=True)
 class Disagreement:
     account_id: int
-    name: str
-    balance: Decimal
+    # None for a deleted account whose ledger does not end at 0
+    name: str | None
+    balance: Decimal | None
     ledger_total: Decimal
     chain_ok: bool
 

@@ -92,7 +92,9 @@ def validate(
     if provider_raw is not None:
         number = to_decimal(provider_raw)
         provider = (
-            RATE_PROVIDERS.get(int(number)) if number is not None and number % 1 == 0 else None
+            RATE_PROVIDERS.get(int(number))
+            if number is not None and number == number.to_integral_value() and abs(number) < 10
+            else None
         )
         if provider is None:
             errors.add("rate_provider_id", NOT_INCLUDED)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from accounts_api.domain.validation import (
@@ -27,6 +27,15 @@ PAYMENT_STATUSES = {"canceled": 10, "completed": 20, "pending": 30, "rolled_back
 PAYMENT_TYPES = {"cryptomus": 10, "manual": 20}
 COMPLETED = PAYMENT_STATUSES["completed"]
 ROLLED_BACK = PAYMENT_STATUSES["rolled_back"]
+
+
+# Validated amounts have at most 31 integer and 100 fractional digits: this precision keeps
+# sums and differences of two of them exact (Decimal's default of 28 digits would round).
+EXACT = Context(prec=300)
+
+
+def difference(minuend: Decimal, subtrahend: Decimal) -> Decimal:
+    return EXACT.subtract(minuend, subtrahend)
 
 
 def _amount(errors: Errors, raw: Any) -> Decimal | None:

@@ -34,14 +34,6 @@ _INTEGER_TEXT = re.compile(r"\A[+-]?\d+\Z")
 _NUMBER_TEXT = re.compile(r"\A\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
 
 
-class Invalid(Exception):
-    """Validation failed; carries the collected errors."""
-
-    def __init__(self, errors: Errors):
-        super().__init__(", ".join(f"{key} {message}" for key, message in errors.grouped()))
-        self.errors = errors
-
-
 class Errors:
     def __init__(self) -> None:
         self._messages: dict[str, list[str]] = {}
@@ -59,10 +51,6 @@ class Errors:
         for key, messages in self._messages.items():
             for message in messages:
                 yield key, message
-
-    def raise_if_any(self) -> None:
-        if self:
-            raise Invalid(self)
 
 
 def is_blank(value: Any) -> bool:
@@ -197,7 +185,7 @@ def check_id_list(errors: Errors, key: str, raw: Any) -> list[int] | None:
         text = (
             str(item).strip() if isinstance(item, str | int) and not isinstance(item, bool) else ""
         )
-        if not _INTEGER_TEXT.match(text) or not 0 < int(text) < 2**31:
+        if not _INTEGER_TEXT.match(text) or len(text) > 12 or not 0 < int(text) < 2**31:
             errors.add(key, "must be a list of contact ids")
             return None
         ids.append(int(text))

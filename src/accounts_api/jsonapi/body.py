@@ -29,6 +29,9 @@ from accounts_api.jsonapi.errors import (
 )
 
 MAX_BODY_BYTES = 1024 * 1024
+# keys are at most bigint (19 digits); a longer one stands for "beyond every column"
+KEY_DIGITS = 20
+OUT_OF_RANGE: int = 10**KEY_DIGITS
 
 # contract §0.2: a JSON float is read losslessly as a decimal
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
@@ -111,14 +114,17 @@ def integer_key(raw: object) -> int:
     text = str(raw).strip()
     if not text.lstrip("-").isdigit() or not text.isascii():
         raise InvalidFieldValue(raw)
+    if len(text.lstrip("-0")) > KEY_DIGITS:
+        # far beyond any key column (and Python's int() refuses past 4,300 digits)
+        return -OUT_OF_RANGE if text.startswith("-") else OUT_OF_RANGE
     return int(text)
 
 
 def parse_key(raw: object, resource: Resource) -> object:
     if resource.integer_keys:
         return integer_key(raw)
-    # contract §5.5: a string key with a comma is an id list, not a key
-    if "," in str(raw):
+    # contract §5.5: a string key with a comma is an id list, not a key; no key holds NUL
+    if "," in str(raw) or "\x00" in str(raw):
         raise InvalidFieldValue(raw)
     return str(raw)
 

@@ -83,13 +83,9 @@ class Attribute:
     creatable: bool = True
     updatable: bool = True
     sortable: bool = True
-    # The ORDER BY expression when it differs from `sql` (accounts `currency`, contract §2.2).
-    sort_sql: str | None = None
     filter: FilterFamily | None = None
     # ENUM filters: wire value -> stored value.
     enum_values: Mapping[str, object] | None = None
-    # SQL type a filter value is cast to (numeric, bigint, ...); decides value parsing.
-    filter_cast: str | None = None
 
     @property
     def key(self) -> str:
@@ -216,5 +212,5 @@ class Resource:
             return self.extra_sorts[name]
         for attribute in self.attributes:
             if attribute.name == name and attribute.sortable:
-                return attribute.sort_sql or attribute.sql
+                return attribute.sql
         return None

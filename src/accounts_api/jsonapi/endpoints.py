@@ -430,7 +430,9 @@ class Api:
         if included:
             document["included"] = included
         headers = {"location": obj["links"]["self"]} if status == 201 and "links" in obj else {}
-        if resource.versioned:
+        # the strong tag stands for the record as stored; a document with included records or
+        # a sparse fieldset is more or less than that and keeps the weak tag of its body
+        if resource.versioned and not query.include and not query.fields:
             headers["etag"] = entity_tag(row)
         return json_response(document, status, **headers)
 

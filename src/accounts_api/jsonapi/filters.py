@@ -83,15 +83,17 @@ def _reject(condition: FilterCondition, args: list[object]) -> str | None:
 
 
 Builder = Callable[[FilterCondition, list[object]], str | None]
-_TABLES: dict[int, dict[str, Builder]] = {}
+_TABLES: dict[int, tuple[Resource, dict[str, Builder]]] = {}
 
 
 def _filter_table(resource: Resource) -> dict[str, Builder]:
-    table = _TABLES.get(id(resource))
-    if table is None:
-        table = _build_table(resource)
-        _TABLES[id(resource)] = table
-    return table
+    # keyed by identity; the cached declaration is kept alive with its table, so its id
+    # cannot be reused by another object
+    cached = _TABLES.get(id(resource))
+    if cached is None or cached[0] is not resource:
+        cached = (resource, _build_table(resource))
+        _TABLES[id(resource)] = cached
+    return cached[1]
 
 
 def _build_table(resource: Resource) -> dict[str, Builder]:
@@ -221,7 +223,8 @@ def _decimal(value: str) -> Decimal:
         number = Decimal(value.strip())
     except InvalidOperation:
         raise BadValue(value) from None
-    if not number.is_finite():
+    # inside PostgreSQL numeric's range (and far beyond any stored value)
+    if not number.is_finite() or abs(number.adjusted()) > 1000:
         raise BadValue(value)
     return number
 
@@ -258,7 +261,12 @@ def _datetime(value: str) -> datetime:
     except ValueError:
         raise BadValue(value) from None
     # contract §2.5: values are read in the server zone, which is UTC here
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        moment.astimezone(UTC)  # the first and last hours of year 1 and 9999 overflow
+    except OverflowError:
+        raise BadValue(value) from None
+    return moment
 
 
 _PARSERS: dict[FilterFamily, Callable[[str], object]] = {

@@ -80,7 +80,13 @@ def parse_params(query_string: str) -> dict[str, Param]:
 def ruby_to_i(raw: str) -> int:
     """String#to_i: the leading integer, 0 when there is none ("2abc" -> 2, "abc" -> 0)."""
     match = re.match(r"\s*([+-]?[0-9]+(?:_[0-9]+)*)", raw)
-    return int(match.group(1).replace("_", "")) if match else 0
+    if not match:
+        return 0
+    digits = match.group(1).replace("_", "")
+    # past 20 digits every page value is out of range alike (int() refuses 4,300 digits)
+    if len(digits.lstrip("+-0")) > 20:
+        return -(10**20) if digits.startswith("-") else 10**20
+    return int(digits)
 
 
 def _last_values(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -206,6 +206,16 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
     row = await connection.fetchrow("SELECT * FROM accounts WHERE id = $1 FOR UPDATE", key)
     if row is None:
         raise RecordNotFound(key)
+    if row["balance"]:
+        # the ledger outlives the account and ends at 0 (verify-ledger checks it)
+        await ledger.post(
+            connection,
+            row["id"],
+            row["balance"].copy_negate(),
+            ledger.Kind.CLOSING,
+            ledger.Source("Account", row["id"]),
+            context.admin_id,
+        )
     await connection.execute(
         "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, ip)"
         " SELECT 'Payment', p.id, 'destroy', $2::varchar, to_jsonb(p), $3::inet FROM payments p"
@@ -217,7 +227,6 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
         str(context.admin_id),
         context.ip,
     )
-    assert row is not None
     await connection.execute(
         "WITH t AS (DELETE FROM transactions WHERE account_id = $1),"
         " p AS (DELETE FROM payments WHERE account_id = $1)"

@@ -94,7 +94,7 @@ async def set_balance(
                 connection,
                 context,
                 account,
-                target - balance,
+                money.difference(target, balance),
                 ledger.Kind.ABSOLUTE_SET,
                 ledger.Source("Account", account["id"]),
             )

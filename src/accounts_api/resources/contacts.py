@@ -39,6 +39,13 @@ SELECT 'Account', id, 'update', $2, previous,
        jsonb_build_object('send_invoices_to', jsonb_build_array(before, after)), $3
 FROM changed
 """
+_LOCK_ACCOUNTS = """
+SELECT a.id FROM accounts a
+LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id
+WHERE $1 = ANY (a.send_invoices_to) OR $1 = ANY (s.send_to)
+ORDER BY a.id
+FOR UPDATE OF a
+"""
 _FORGET_IN_SETTINGS = """
 UPDATE account_balance_notification_settings
 SET send_to = NULLIF(array_remove(send_to, $1), '{}')
@@ -88,7 +95,10 @@ async def update(
 
 
 async def delete(connection: Connection, context: Context, key: object) -> None:
-    await records.lock(connection, "contacts", key, SCOPE)
+    await records.lock(connection, "contacts", key, SCOPE, deleting=True)
+    # lock the accounts naming it, in id order as every writer does, before changing them:
+    # an account update running meanwhile would otherwise write the contact back
+    await connection.execute(_LOCK_ACCOUNTS, key)
     await connection.execute(_FORGET_IN_ACCOUNTS, key, str(context.admin_id), context.ip)
     await connection.execute(_FORGET_IN_SETTINGS, key)
     await connection.execute("DELETE FROM contacts WHERE id = $1", key)

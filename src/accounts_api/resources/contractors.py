@@ -113,7 +113,7 @@ async def update(
 
 
 async def delete(connection: Connection, context: Context, key: object) -> None:
-    await records.lock(connection, "contractors", key)
+    await records.lock(connection, "contractors", key, deleting=True)
     if await connection.fetchval(
         "SELECT EXISTS (SELECT 1 FROM accounts WHERE contractor_id = $1)", key
     ):

@@ -42,7 +42,6 @@ async def _validate(
         system_currency=row["system_currency"],
         used_provider_ids=row["used_providers"],
     )
-    assert row is not None
     errors, clean = rules.validate(
         values,
         lookups,
@@ -62,6 +61,12 @@ async def create(connection: Connection, context: Context, payload: WritePayload
 async def update(
     connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
+    # a rename rewrites its accounts' copy of the name: lock them first, in id order, as a
+    # payment does (account, then the currency through its foreign key), so the two cannot
+    # deadlock
+    await connection.execute(
+        "SELECT id FROM accounts WHERE currency_id = $1 ORDER BY id FOR NO KEY UPDATE", key
+    )
     before = await records.lock(connection, "currencies", key)
     clean = await _validate(connection, {**before, **payload.attributes}, key)
     changes = records.changed(before, clean)
@@ -75,7 +80,7 @@ async def update(
 
 
 async def delete(connection: Connection, context: Context, key: object) -> None:
-    await records.lock(connection, "currencies", key)
+    await records.lock(connection, "currencies", key, deleting=True)
     if await connection.fetchval(
         "SELECT EXISTS (SELECT 1 FROM accounts WHERE currency_id = $1)", key
     ):

@@ -67,7 +67,7 @@ async def update(
 
 async def delete(connection: Connection, context: Context, key: object) -> None:
     # contract §5.4: nothing blocks it; accounts keep the dangling id
-    await records.lock(connection, "invoice_templates", key)
+    await records.lock(connection, "invoice_templates", key, deleting=True)
     await connection.execute("DELETE FROM invoice_templates WHERE id = $1", key)
 
 

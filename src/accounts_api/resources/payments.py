@@ -95,7 +95,7 @@ async def rollback(connection: Connection, context: Context, key: object) -> Non
         connection,
         context,
         account,
-        -payment["amount"],
+        payment["amount"].copy_negate(),  # exact: unary minus would round to 28 digits
         ledger.Kind.PAYMENT_ROLLBACK,
         ledger.Source("Payment", payment["id"]),
     )

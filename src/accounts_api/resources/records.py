@@ -13,12 +13,20 @@ from accounts_api.jsonapi.errors import RecordNotFound
 
 
 async def lock(
-    connection: Connection, table: str, key: object, scope: str = "true"
+    connection: Connection,
+    table: str,
+    key: object,
+    scope: str = "true",
+    *,
+    deleting: bool = False,
 ) -> dict[str, Any]:
     """The current row, locked for the rest of the transaction; 404 when it is gone or
-    outside `scope`."""
+    outside `scope`. An update takes FOR NO KEY UPDATE, which does not block rows that
+    reference this one (an account created for the contractor being renamed); a delete takes
+    FOR UPDATE."""
+    mode = "FOR UPDATE" if deleting else "FOR NO KEY UPDATE"
     row = await connection.fetchrow(
-        f"SELECT * FROM {table} WHERE id = $1 AND ({scope}) FOR UPDATE", key
+        f"SELECT * FROM {table} WHERE id = $1 AND ({scope}) {mode}", key
     )
     if row is None:
         raise RecordNotFound(key)

@@ -58,7 +58,7 @@ async def create(connection: Connection, context: Context, payload: WritePayload
         connection,
         context,
         account,
-        -transaction.amount,
+        transaction.amount.copy_negate(),  # exact: unary minus would round to 28 digits
         ledger.Kind.TRANSACTION,
         ledger.Source("Transaction", transaction_id),
     )

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import asyncpg
 
-from accounts_api.domain.validation import TAKEN, Errors, Invalid
+from accounts_api.domain.validation import TAKEN, Errors
 from accounts_api.jsonapi.declaration import Resource, dasherize
 from accounts_api.jsonapi.errors import ErrorList, ValidationFailed
 
@@ -38,8 +38,8 @@ def raise_invalid(resource: Resource, errors: Errors) -> None:
 
 @contextmanager
 def wire_errors(resource: Resource, constraints: Mapping[str, str]) -> Iterator[None]:
-    """Domain `Invalid` -> 422; a unique violation (a concurrent write won the race) -> the
-    `has already been taken` a sequential request would have got."""
+    """A unique violation (a concurrent write won the race) -> the `has already been taken`
+    a sequential request would have got."""
     try:
         yield
     except asyncpg.UniqueViolationError as error:
@@ -49,5 +49,3 @@ def wire_errors(resource: Resource, constraints: Mapping[str, str]) -> Iterator[
         errors = Errors()
         errors.add(key, TAKEN)
         raise validation_errors(resource, errors) from None
-    except Invalid as invalid:
-        raise validation_errors(resource, invalid.errors) from None

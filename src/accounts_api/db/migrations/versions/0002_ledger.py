@@ -25,7 +25,7 @@ CREATE TABLE ledger_entries (
     balance_after numeric NOT NULL,
     kind          varchar NOT NULL CHECK (kind IN (
                       'opening', 'payment', 'payment_rollback', 'transaction',
-                      'correction', 'absolute_set')),
+                      'correction', 'absolute_set', 'closing')),
     source_type   varchar,
     source_id     bigint,
     admin_id      bigint,
