@@ -447,7 +447,11 @@ def test_a_retry_while_the_first_still_runs(
 ) -> None:
     """A claimed key without an answer yet: the state of a key whose request is running."""
     assert api.post(PAYMENTS, payment_body(account_id), headers=keyed()).status_code == 201
-    db.execute("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL")
+    # a request still running has not committed its write either
+    db.execute(
+        "UPDATE idempotency_keys"
+        " SET status = NULL, headers = NULL, body = NULL, committed_at = NULL"
+    )
     before = effects(db)
 
     amount = "10" if same_request else "12"
@@ -759,3 +763,31 @@ def test_a_failure_after_the_commit_keeps_the_key_so_a_retry_pays_nothing_twice(
     )
     assert db.fetchval("SELECT count(*) FROM payments") == 1
     assert balance_of(db, account_id) == OPENING + Decimal("7")
+
+
+def test_a_key_whose_write_committed_but_whose_answer_was_lost_says_so(
+    api: Api, db: Db, account_id: int
+) -> None:
+    body = payment_body(account_id, "3")
+    first = api.post(PAYMENTS, body, headers=keyed())
+    assert first.status_code == 201, first.text
+    assert db.fetchval("SELECT committed_at IS NOT NULL FROM idempotency_keys") is True
+    # the process died after the commit, before the answer was kept
+    db.execute("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL")
+
+    retry = api.post(PAYMENTS, body, headers=keyed())
+
+    assert retry.status_code == 500
+    assert retry.json()["errors"][0]["detail"] == (
+        "The request was carried out, but its answer could not be built;"
+        " read the resource to see its state."
+    )
+    assert db.fetchval("SELECT count(*) FROM payments") == 1
+    assert balance_of(db, account_id) == OPENING + Decimal("3")
+
+
+def test_a_rejected_write_leaves_its_key_uncommitted(api: Api, db: Db, account_id: int) -> None:
+    response = api.post(PAYMENTS, payment_body(account_id, "0"), headers=keyed())
+
+    assert response.status_code == 422
+    assert db.fetchval("SELECT committed_at FROM idempotency_keys") is None

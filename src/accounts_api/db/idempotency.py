@@ -23,7 +23,8 @@ RETURNING true
 """
 
 _STORED = """
-SELECT fingerprint, status, headers, body FROM idempotency_keys
+SELECT fingerprint, status, headers, body, committed_at IS NOT NULL AS committed
+FROM idempotency_keys
 WHERE admin_id = $1 AND key = $2 AND expires_at > now()
 """
 
@@ -35,6 +36,8 @@ class Stored:
     status: int | None
     headers: dict[str, str] | None
     body: bytes | None
+    # the first request's write committed (its answer may still be missing)
+    committed: bool
 
 
 async def claim(
@@ -47,9 +50,21 @@ async def claim(
             return None
         row = await connection.fetchrow(_STORED, admin_id, key)
         if row is not None:
-            return Stored(row["fingerprint"], row["status"], row["headers"], row["body"])
+            return Stored(
+                row["fingerprint"], row["status"], row["headers"], row["body"], row["committed"]
+            )
         # it expired or was released between the two statements: claim again
     raise RuntimeError("idempotency key could not be claimed")
+
+
+async def mark_committed(connection: Connection, admin_id: int, key: str) -> None:
+    """Inside the write's own transaction: the key then says the effect happened, whatever
+    becomes of the answer (a crash before `complete` leaves no doubt about the money)."""
+    await connection.execute(
+        "UPDATE idempotency_keys SET committed_at = now() WHERE admin_id = $1 AND key = $2",
+        admin_id,
+        key,
+    )
 
 
 async def complete(

@@ -49,6 +49,9 @@ async def write_transaction(request: Request, connection: Connection) -> AsyncIt
     answer) must not free the key, or a retry would do the write again."""
     async with connection.transaction():
         yield
+        claim = getattr(request.state, "idempotency_claim", None)
+        if claim is not None:
+            await idempotency.mark_committed(connection, *claim)
     request.state.committed = True
 
 
@@ -80,6 +83,7 @@ class Idempotency:
         stored = await idempotency.claim(connection, context.admin_id, key, fingerprint, self.ttl)
         if stored is not None:
             return self._replay(stored, fingerprint)
+        request.state.idempotency_claim = (context.admin_id, key)
         try:
             response = await handler()
         except (JsonApiError, ErrorList) as error:
@@ -112,6 +116,10 @@ class Idempotency:
             raise UnprocessableRequest(
                 "This Idempotency-Key was already used for a different request."
             )
+        if stored.status is None and stored.committed:
+            # the first request's write committed, then its process died before the answer
+            # was kept: say so rather than run it again or answer 409 for a day
+            raise DoneButNoAnswer()
         if stored.status is None:
             raise Conflict("A request with this Idempotency-Key is still being processed.")
         headers = dict(stored.headers or {})

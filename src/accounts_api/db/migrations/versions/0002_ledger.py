@@ -95,6 +95,8 @@ CREATE TABLE idempotency_keys (
     fingerprint  varchar NOT NULL,
     -- NULL while the first request is still running
     status       smallint,
+    -- set by the first request's write transaction itself: its effect is committed
+    committed_at timestamptz,
     headers      jsonb,
     body         bytea,
     created_at   timestamptz NOT NULL DEFAULT now(),
