@@ -13,7 +13,9 @@ from typing import Any
 
 from accounts_api.domain.invoice_periods import InvoicePeriod, next_invoice
 from accounts_api.domain.validation import (
+    BIGINT_MAX,
     BLANK,
+    INTEGER_MAX,
     MUST_EXIST,
     NOT_INCLUDED,
     TAKEN,
@@ -24,12 +26,11 @@ from accounts_api.domain.validation import (
     check_uuid,
     decimal_text,
     is_blank,
+    is_row_id,
     to_decimal,
 )
 
 SMALLINT_MAX = 32767
-INTEGER_MAX = 2**31 - 1
-BIGINT_MAX = 2**63 - 1
 
 # Account columns as stored, in contract §2.2 order (currency is stored as id + name).
 COLUMNS = (
@@ -95,9 +96,7 @@ def candidates(values: Mapping[str, Any]) -> Candidates:
         uuid=_uuid_text(raw_uuid),
         external_id=external_int,
         currency=currency if isinstance(currency, str) and "\x00" not in currency else None,
-        contractor_id=contractor
-        if isinstance(contractor, int) and 0 < contractor <= INTEGER_MAX
-        else None,
+        contractor_id=contractor if is_row_id(contractor) else None,
     )
 
 
@@ -254,7 +253,7 @@ def validate(
     # contract §2.2: the template is not checked for existence, but an id no column can hold
     # can only be a template that does not exist
     template = values.get("invoice_template_id")
-    if template is not None and not 0 < template <= INTEGER_MAX:
+    if template is not None and not is_row_id(template):
         errors.add("invoice_template", MUST_EXIST)
     clean["invoice_template_id"] = template
     return errors, clean

@@ -30,6 +30,17 @@ INVALID = "is invalid"
 MAX_DECIMAL = Decimal("1e30")
 MAX_FRACTION_DIGITS = 100
 
+# the largest values of PostgreSQL's integer and bigint columns
+INTEGER_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
+
+
+def is_row_id(value: object, maximum: int = INTEGER_MAX) -> bool:
+    """Can `value` be the id of a row in a column holding up to `maximum`? (Ids beyond it
+    cannot exist, and would overflow the query's parameter.)"""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= maximum
+
+
 _INTEGER_TEXT = re.compile(r"\A[+-]?\d+\Z")
 _NUMBER_TEXT = re.compile(r"\A\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
 
@@ -185,7 +196,7 @@ def check_id_list(errors: Errors, key: str, raw: Any) -> list[int] | None:
         text = (
             str(item).strip() if isinstance(item, str | int) and not isinstance(item, bool) else ""
         )
-        if not _INTEGER_TEXT.match(text) or len(text) > 12 or not 0 < int(text) < 2**31:
+        if not _INTEGER_TEXT.match(text) or len(text) > 12 or not is_row_id(int(text)):
             errors.add(key, "must be a list of contact ids")
             return None
         ids.append(int(text))

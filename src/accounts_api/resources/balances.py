@@ -15,6 +15,7 @@ from starlette.routing import Route
 from accounts_api.db import ledger
 from accounts_api.db.pool import Connection
 from accounts_api.domain import money
+from accounts_api.domain.validation import BIGINT_MAX, is_row_id
 from accounts_api.jsonapi.body import decode, integer_key, parse_singleton, read_body
 from accounts_api.jsonapi.declaration import Attribute, Context, Resource, ValueType
 from accounts_api.jsonapi.document import API_PREFIX, format_decimal
@@ -63,9 +64,10 @@ async def _lock(
         number = integer_key(key)
     except InvalidFieldValue:
         raise RecordNotFound(key) from None
-    limit = 2**63 - 1 if column == "external_id" else 2**31 - 1
+    # external ids are bigint and may be negative; account ids are positive integers
+    fits = abs(number) <= BIGINT_MAX if column == "external_id" else is_row_id(number)
     row = None
-    if -limit <= number <= limit:
+    if fits:
         row = await connection.fetchrow(
             f"SELECT * FROM accounts WHERE {column} = $1 FOR UPDATE", number
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts_api.db.pool import Connection
-from accounts_api.domain.validation import BLANK, MUST_EXIST, Errors, check_string
+from accounts_api.domain.validation import BLANK, MUST_EXIST, Errors, check_string, is_row_id
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
     Attribute,
@@ -67,7 +67,7 @@ async def _validate(connection: Connection, values: dict[str, Any]) -> dict[str,
     # a contact without a contractor could never be read back (contract §5.2), so it is refused
     exists = (
         contractor is not None
-        and 0 < contractor < 2**31
+        and is_row_id(contractor)
         and await connection.fetchval(
             "SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $1)", contractor
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 from accounts_api.db.pool import Connection
 from accounts_api.domain.validation import (
+    BIGINT_MAX,
     BLANK,
     MUST_EXIST,
     TAKEN,
@@ -14,6 +15,7 @@ from accounts_api.domain.validation import (
     check_numericality,
     check_string,
     is_blank,
+    is_row_id,
 )
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
@@ -65,15 +67,15 @@ async def _validate(
         values.get("external_id"),
         allow_nil=True,
         only_integer=True,
-        greater_than_or_equal_to=-(2**63),
-        less_than_or_equal_to=2**63 - 1,
+        greater_than_or_equal_to=-BIGINT_MAX - 1,
+        less_than_or_equal_to=BIGINT_MAX,
     )
     clean["external_id"] = (
         int(external) if external is not None and "external_id" not in errors else None
     )
     smtp = values.get("smtp_connection_id")
     clean["smtp_connection_id"] = smtp
-    in_range = smtp is None or 0 < smtp < 2**31
+    in_range = smtp is None or is_row_id(smtp)
     found = await connection.fetchrow(
         _LOOKUPS, clean["name"], clean["external_id"], smtp if in_range else None, key
     )

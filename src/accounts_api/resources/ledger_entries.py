@@ -4,6 +4,7 @@ GET /accounts/{id}/ledger-entries (paginated, filterable by created-at and kind)
 from __future__ import annotations
 
 from accounts_api.db.ledger import Kind
+from accounts_api.domain.validation import BIGINT_MAX
 from accounts_api.jsonapi.declaration import (
     Attribute,
     FilterFamily,
@@ -22,7 +23,7 @@ LEDGER_ENTRIES = Resource(
     path="ledger-entries",
     from_sql="ledger_entries l",
     id_sql="l.id",
-    key_max=2**63 - 1,
+    key_max=BIGINT_MAX,
     attributes=(
         _read_only("created_at", ValueType.TIMESTAMP, "l.created_at", sortable=True),
         _read_only("kind", ValueType.STRING, "l.kind"),

@@ -9,6 +9,7 @@ from typing import Any
 from accounts_api.db import audit, ledger
 from accounts_api.db.pool import Connection
 from accounts_api.domain import money
+from accounts_api.domain.validation import BIGINT_MAX, is_row_id
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
     Attribute,
@@ -38,8 +39,7 @@ _TYPE_NAME = (
 async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
     values = payload.values()
     account_id: Any = values.get("account_id")
-    in_range = isinstance(account_id, int) and 0 < account_id < 2**31
-    account = await ledger.lock_account(connection, account_id) if in_range else None
+    account = await ledger.lock_account(connection, account_id) if is_row_id(account_id) else None
     errors, payment = money.validate_payment(
         values,
         account_exists=account is not None,
@@ -127,7 +127,7 @@ PAYMENTS = Resource(
     path="payments",
     from_sql="payments p JOIN currencies cur ON cur.id = p.currency_id",
     id_sql="p.id",
-    key_max=2**63 - 1,
+    key_max=BIGINT_MAX,
     attributes=(
         Attribute(
             "created_at",

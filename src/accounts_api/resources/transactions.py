@@ -7,6 +7,7 @@ from typing import Any
 from accounts_api.db import ledger
 from accounts_api.db.pool import Connection
 from accounts_api.domain import money
+from accounts_api.domain.validation import BIGINT_MAX, is_row_id
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
     Attribute,
@@ -21,22 +22,14 @@ from accounts_api.resources.balance_changes import change_balance
 from accounts_api.resources.validation import raise_invalid
 
 
-def _in_range(value: object, maximum: int) -> bool:
-    return isinstance(value, int) and 0 < value <= maximum
-
-
 async def create(connection: Connection, context: Context, payload: WritePayload) -> Any:
     values = payload.values()
     account_id: Any = values.get("account_id")
     service_id: Any = values.get("service_id")
-    account = (
-        await ledger.lock_account(connection, account_id)
-        if _in_range(account_id, 2**31 - 1)
-        else None
-    )
+    account = await ledger.lock_account(connection, account_id) if is_row_id(account_id) else None
     service_account_id = (
         await connection.fetchval("SELECT account_id FROM services WHERE id = $1", service_id)
-        if _in_range(service_id, 2**63 - 1)
+        if is_row_id(service_id, BIGINT_MAX)
         else None
     )
     errors, transaction = money.validate_transaction(
@@ -70,7 +63,7 @@ TRANSACTIONS = Resource(
     path="transactions",
     from_sql="transactions t",
     id_sql="t.id",
-    key_max=2**63 - 1,
+    key_max=BIGINT_MAX,
     attributes=(
         Attribute(
             "description",
