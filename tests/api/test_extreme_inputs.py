@@ -207,3 +207,28 @@ def test_an_unexpected_failure_is_a_500_with_every_header(
     assert response.headers["x-request-id"] == "abc-1"
     assert response.headers["cache-control"] == "no-cache"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_transaction_aborted_by_a_deadlock_is_run_again(
+    api: Api, db: Db, account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncpg
+
+    from accounts_api.jsonapi import endpoints
+
+    original = endpoints.Api.create
+    calls = []
+
+    async def deadlocked_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(endpoints.Api, "create", deadlocked_once)
+
+    response = api.post(f"{PREFIX}/payments", money_body("payments", account["id"], "5"))
+
+    assert response.status_code == 201, response.text
+    assert len(calls) == 2
+    assert db.fetchval("SELECT count(*) FROM payments") == 1

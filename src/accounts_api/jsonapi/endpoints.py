@@ -162,7 +162,10 @@ class Api:
             async with self.pool(request).acquire() as connection:
                 context = await self.authenticate(request, connection)
                 return await self.idempotency.run(
-                    request, context, connection, lambda: handler(request, context, connection)
+                    request,
+                    context,
+                    connection,
+                    lambda: _retried(handler, request, context, connection),
                 )
 
         return endpoint
@@ -460,6 +463,22 @@ class Api:
                 for row in current_rows:
                     included.setdefault((current.type, str(row[0])), renderer.resource_object(row))
         return list(included.values())
+
+
+# A transaction PostgreSQL aborted to break a deadlock did nothing: it is run again.
+DEADLOCK_RETRIES = 3
+
+
+async def _retried(
+    handler: Handler, request: Request, context: Context, connection: Connection
+) -> Response:
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            return await handler(request, context, connection)
+        except asyncpg.DeadlockDetectedError:
+            if attempt == DEADLOCK_RETRIES - 1 or getattr(request.state, "committed", False):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _lookup_key(raw_key: str, resource: Resource) -> object:

@@ -24,7 +24,6 @@ from accounts_api.jsonapi.errors import RecordNotFound
 from accounts_api.resources.timezones import valid_timezones
 from accounts_api.resources.validation import raise_invalid, wire_errors
 
-S, D, INT = ValueType.STRING, ValueType.DECIMAL, ValueType.INTEGER
 NUMBER = FilterFamily.NUMBER
 
 UNIQUE_CONSTRAINTS = {
@@ -244,28 +243,53 @@ ACCOUNTS = Resource(
     from_sql="accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id",
     id_sql="a.id",
     attributes=(
-        Attribute("name", S, "a.name", filter=FilterFamily.STRING),
-        Attribute("balance", D, "a.balance", creatable=False, updatable=False, filter=NUMBER),
-        Attribute("min_balance", D, "a.min_balance", filter=NUMBER),
-        Attribute("max_balance", D, "a.max_balance", filter=NUMBER),
-        Attribute("vat", D, "a.vat", filter=NUMBER),
-        Attribute("balance_low_threshold", D, "s.low_threshold", sortable=False, filter=NUMBER),
-        Attribute("balance_high_threshold", D, "s.high_threshold", sortable=False, filter=NUMBER),
+        Attribute("name", ValueType.STRING, "a.name", filter=FilterFamily.STRING),
+        Attribute(
+            "balance",
+            ValueType.DECIMAL,
+            "a.balance",
+            creatable=False,
+            updatable=False,
+            filter=NUMBER,
+        ),
+        Attribute("min_balance", ValueType.DECIMAL, "a.min_balance", filter=NUMBER),
+        Attribute("max_balance", ValueType.DECIMAL, "a.max_balance", filter=NUMBER),
+        Attribute("vat", ValueType.DECIMAL, "a.vat", filter=NUMBER),
+        Attribute(
+            "balance_low_threshold",
+            ValueType.DECIMAL,
+            "s.low_threshold",
+            sortable=False,
+            filter=NUMBER,
+        ),
+        Attribute(
+            "balance_high_threshold",
+            ValueType.DECIMAL,
+            "s.high_threshold",
+            sortable=False,
+            filter=NUMBER,
+        ),
         Attribute(
             "send_balance_notifications_to", ValueType.INT_ARRAY, "s.send_to", sortable=False
         ),
-        Attribute("destination_rate_limit", D, "a.destination_rate_limit", filter=NUMBER),
-        Attribute("max_call_duration", INT, "a.max_call_duration", filter=NUMBER),
-        Attribute("external_id", INT, "a.external_id", filter=NUMBER),
+        Attribute(
+            "destination_rate_limit", ValueType.DECIMAL, "a.destination_rate_limit", filter=NUMBER
+        ),
+        Attribute("max_call_duration", ValueType.INTEGER, "a.max_call_duration", filter=NUMBER),
+        Attribute("external_id", ValueType.INTEGER, "a.external_id", filter=NUMBER),
         Attribute("uuid", ValueType.UUID, "a.uuid", filter=FilterFamily.UUID),
-        Attribute("origination_capacity", INT, "a.origination_capacity", filter=NUMBER),
-        Attribute("termination_capacity", INT, "a.termination_capacity", filter=NUMBER),
-        Attribute("total_capacity", INT, "a.total_capacity", filter=NUMBER),
+        Attribute(
+            "origination_capacity", ValueType.INTEGER, "a.origination_capacity", filter=NUMBER
+        ),
+        Attribute(
+            "termination_capacity", ValueType.INTEGER, "a.termination_capacity", filter=NUMBER
+        ),
+        Attribute("total_capacity", ValueType.INTEGER, "a.total_capacity", filter=NUMBER),
         Attribute("send_invoices_to", ValueType.INT_ARRAY, "a.send_invoices_to"),
-        Attribute("invoice_period_id", INT, "a.invoice_period_id"),
-        Attribute("timezone", S, "a.timezone"),
+        Attribute("invoice_period_id", ValueType.INTEGER, "a.invoice_period_id"),
+        Attribute("timezone", ValueType.STRING, "a.timezone"),
         # contract §2.2: written by name on create only; sorting by it sorts by the name
-        Attribute("currency", S, "a.currency_name", updatable=False),
+        Attribute("currency", ValueType.STRING, "a.currency_name", updatable=False),
     ),
     relationships=(
         Relationship(
@@ -285,7 +309,11 @@ ACCOUNTS = Resource(
         ),
     ),
     plain_filters={"name": "a.name"},
-    filter_only=(Attribute("currency_id", INT, "a.currency_id", filter=FilterFamily.FOREIGN_KEY),),
+    filter_only=(
+        Attribute(
+            "currency_id", ValueType.INTEGER, "a.currency_id", filter=FilterFamily.FOREIGN_KEY
+        ),
+    ),
     writer=Writer(create=create, update=update, delete=delete),
     versioned=True,
     row_lock="FOR UPDATE OF a",

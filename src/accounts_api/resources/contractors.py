@@ -125,7 +125,6 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
     await connection.execute("DELETE FROM contractors WHERE id = $1", key)
 
 
-S, B = ValueType.STRING, ValueType.BOOLEAN
 STRING, BOOLEAN = FilterFamily.STRING, FilterFamily.BOOLEAN
 
 CONTRACTORS = Resource(
@@ -134,13 +133,13 @@ CONTRACTORS = Resource(
     from_sql="contractors c",
     id_sql="c.id",
     attributes=(
-        Attribute("name", S, "c.name", filter=STRING),
-        Attribute("enabled", B, "c.enabled", filter=BOOLEAN),
-        Attribute("vendor", B, "c.vendor", filter=BOOLEAN),
-        Attribute("customer", B, "c.customer", filter=BOOLEAN),
-        Attribute("description", S, "c.description", filter=STRING),
-        Attribute("address", S, "c.address", filter=STRING),
-        Attribute("phones", S, "c.phones", filter=STRING),
+        Attribute("name", ValueType.STRING, "c.name", filter=STRING),
+        Attribute("enabled", ValueType.BOOLEAN, "c.enabled", filter=BOOLEAN),
+        Attribute("vendor", ValueType.BOOLEAN, "c.vendor", filter=BOOLEAN),
+        Attribute("customer", ValueType.BOOLEAN, "c.customer", filter=BOOLEAN),
+        Attribute("description", ValueType.STRING, "c.description", filter=STRING),
+        Attribute("address", ValueType.STRING, "c.address", filter=STRING),
+        Attribute("phones", ValueType.STRING, "c.phones", filter=STRING),
         Attribute("external_id", ValueType.INTEGER, "c.external_id", filter=FilterFamily.NUMBER),
     ),
     relationships=(
@@ -163,12 +162,12 @@ SMTP_CONNECTIONS = Resource(
     from_sql="smtp_connections m",
     id_sql="m.id",
     attributes=(
-        Attribute("name", S, "m.name", filter=STRING),
-        Attribute("host", S, "m.host"),
+        Attribute("name", ValueType.STRING, "m.name", filter=STRING),
+        Attribute("host", ValueType.STRING, "m.host"),
         Attribute("port", ValueType.INTEGER, "m.port"),
-        Attribute("from_address", S, "m.from_address"),
-        Attribute("auth_user", S, "m.auth_user"),
-        Attribute("global", B, "m.global"),
+        Attribute("from_address", ValueType.STRING, "m.from_address"),
+        Attribute("auth_user", ValueType.STRING, "m.auth_user"),
+        Attribute("global", ValueType.BOOLEAN, "m.global"),
     ),
     plain_filters={"name": "m.name"},
 )

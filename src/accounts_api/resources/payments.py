@@ -120,8 +120,6 @@ async def rollback(connection: Connection, context: Context, key: object) -> Non
     )
 
 
-D, T, S = ValueType.DECIMAL, ValueType.TIMESTAMP, ValueType.STRING
-
 PAYMENTS = Resource(
     type="payments",
     path="payments",
@@ -131,30 +129,58 @@ PAYMENTS = Resource(
     attributes=(
         Attribute(
             "created_at",
-            T,
+            ValueType.TIMESTAMP,
             "p.created_at",
             creatable=False,
             updatable=False,
             filter=FilterFamily.DATETIME,
         ),
-        Attribute("amount", D, "p.amount", updatable=False, filter=FilterFamily.NUMBER),
-        Attribute("currency", S, "cur.name", creatable=False, updatable=False, sortable=False),
         Attribute(
-            "notes", S, "p.notes", updatable=False, sortable=False, filter=FilterFamily.STRING
+            "amount", ValueType.DECIMAL, "p.amount", updatable=False, filter=FilterFamily.NUMBER
+        ),
+        Attribute(
+            "currency",
+            ValueType.STRING,
+            "cur.name",
+            creatable=False,
+            updatable=False,
+            sortable=False,
+        ),
+        Attribute(
+            "notes",
+            ValueType.STRING,
+            "p.notes",
+            updatable=False,
+            sortable=False,
+            filter=FilterFamily.STRING,
         ),
         Attribute(
             "private_notes",
-            S,
+            ValueType.STRING,
             "p.private_notes",
             updatable=False,
             sortable=False,
             filter=FilterFamily.STRING,
         ),
-        Attribute("status", S, _STATUS_NAME, creatable=False, updatable=False, sortable=False),
-        Attribute("type_name", S, _TYPE_NAME, creatable=False, updatable=False, sortable=False),
+        Attribute(
+            "status",
+            ValueType.STRING,
+            _STATUS_NAME,
+            creatable=False,
+            updatable=False,
+            sortable=False,
+        ),
+        Attribute(
+            "type_name",
+            ValueType.STRING,
+            _TYPE_NAME,
+            creatable=False,
+            updatable=False,
+            sortable=False,
+        ),
         Attribute(
             "balance_before_payment",
-            D,
+            ValueType.DECIMAL,
             "p.balance_before_payment",
             creatable=False,
             updatable=False,
@@ -162,7 +188,7 @@ PAYMENTS = Resource(
         ),
         Attribute(
             "rolledback_at",
-            T,
+            ValueType.TIMESTAMP,
             "p.rolledback_at",
             creatable=False,
             updatable=False,
@@ -184,13 +210,17 @@ PAYMENTS = Resource(
         Attribute("id", ValueType.INTEGER, "p.id", filter=FilterFamily.NUMBER),
         Attribute(
             "status",
-            S,
+            ValueType.STRING,
             "p.status_id",
             filter=FilterFamily.ENUM,
             enum_values=money.PAYMENT_STATUSES,
         ),
         Attribute(
-            "type_name", S, "p.type_id", filter=FilterFamily.ENUM, enum_values=money.PAYMENT_TYPES
+            "type_name",
+            ValueType.STRING,
+            "p.type_id",
+            filter=FilterFamily.ENUM,
+            enum_values=money.PAYMENT_TYPES,
         ),
     ),
     # contract §5.6: id is not sortable; Yeti's `rollback-at` typo sorts by rolledback-at here
