@@ -18,6 +18,15 @@ import asyncpg
 import pytest
 
 from tests.api.contract import PREFIX, ResourceContract
+from tests.api.money_checks import (
+    assert_ledger_explains_balances,
+    audit,
+    balance,
+    balance_changes,
+    ids,
+    ledger,
+    state,
+)
 from tests.conftest import BASE_URL, JSONAPI, Api, Db
 
 PAYMENTS = f"{PREFIX}/payments"
@@ -75,66 +84,6 @@ def pay(api: Api, account: object, amount: Any = 10, **attributes: Any) -> dict[
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
-
-
-def balance(api: Api, account: object) -> str:
-    response = api.get(f"{ACCOUNTS}/{account}")
-    assert response.status_code == 200, response.text
-    value: str = response.json()["data"]["attributes"]["balance"]
-    return value
-
-
-def ledger(db: Db, account: object) -> list[tuple[Any, ...]]:
-    rows = db.fetch(
-        "SELECT kind, amount, balance_after, source_type, source_id, admin_id"
-        " FROM ledger_entries WHERE account_id = $1 ORDER BY id",
-        int(str(account)),
-    )
-    return [tuple(row) for row in rows]
-
-
-def audit(db: Db) -> list[tuple[Any, ...]]:
-    rows = db.fetch(
-        "SELECT item_type, item_id, event, whodunnit, host(ip) FROM audit_log ORDER BY id"
-    )
-    return [tuple(row) for row in rows]
-
-
-def balance_change(db: Db, account: object) -> list[tuple[Decimal, Decimal]]:
-    """The (before, after) balance of every Account update audit row of one account."""
-    rows = db.fetch(
-        "SELECT object_changes FROM audit_log"
-        " WHERE item_type = 'Account' AND event = 'update' AND item_id = $1 ORDER BY id",
-        int(str(account)),
-    )
-    pairs = [row[0]["balance"] for row in rows]
-    return [(Decimal(str(before)), Decimal(str(after))) for before, after in pairs]
-
-
-def state(db: Db) -> dict[str, Any]:
-    """Everything a payment writes: payments, balances, ledger and audit log."""
-    return {
-        "payments": [tuple(r) for r in db.fetch("SELECT * FROM payments ORDER BY id")],
-        "balances": [tuple(r) for r in db.fetch("SELECT id, balance FROM accounts ORDER BY id")],
-        "ledger": [tuple(r) for r in db.fetch("SELECT * FROM ledger_entries ORDER BY id")],
-        "audit": [tuple(r) for r in db.fetch("SELECT * FROM audit_log ORDER BY id")],
-    }
-
-
-def assert_ledger_explains_balances(db: Db) -> None:
-    disagreeing = db.fetch(
-        "SELECT a.id FROM accounts a LEFT JOIN (SELECT account_id, sum(amount) AS total"
-        " FROM ledger_entries GROUP BY account_id) l ON l.account_id = a.id"
-        " WHERE a.balance <> COALESCE(l.total, 0)"
-    )
-    assert disagreeing == []
-
-
-def ids(response: Any) -> list[int]:
-    assert response.status_code == 200, response.text
-    document = response.json()
-    assert document["meta"]["total-count"] == len(document["data"])
-    return [int(item["id"]) for item in document["data"]]
 
 
 @pytest.fixture
@@ -225,7 +174,7 @@ def test_create_answers_the_contract_document(
         ("Account", account, "update", str(admin_id), "127.0.0.1"),
         ("Payment", int(key), "create", str(admin_id), "127.0.0.1"),
     ]
-    assert balance_change(db, account) == [(Decimal(0), Decimal(10))]
+    assert balance_changes(db, account) == [(Decimal(0), Decimal(10))]
 
 
 def test_audit_rows_carry_the_real_ip(api: Api, db: Db, admin_id: int, account: int) -> None:
@@ -305,7 +254,7 @@ def test_a_negative_payment_decreases_the_balance(
         int(payment["id"]),
         admin_id,
     )
-    assert balance_change(db, account) == [(Decimal(10), Decimal(7))]
+    assert balance_changes(db, account) == [(Decimal(10), Decimal(7))]
     assert_ledger_explains_balances(db)
 
 
@@ -337,7 +286,7 @@ def test_index_lists_payments_in_id_order_with_count(
 
 
 def test_null_amount_without_account_gives_the_four_errors_in_order(api: Api, db: Db) -> None:
-    before = state(db)
+    before = state(db, "payments")
 
     response = api.post(PAYMENTS, payment_body(None, amount=None))
 
@@ -351,7 +300,7 @@ def test_null_amount_without_account_gives_the_four_errors_in_order(api: Api, db
             error("currency-id", "can't be blank"),
         ]
     }
-    assert state(db) == before
+    assert state(db, "payments") == before
 
 
 MISSING_ACCOUNT = [
@@ -413,13 +362,13 @@ def test_invalid_creates_are_422_and_write_nothing(
         del body["data"]["relationships"]
     else:
         body["data"]["relationships"]["account"]["data"] = linkage[relationship]
-    before = state(db)
+    before = state(db, "payments")
 
     response = api.post(PAYMENTS, body)
 
     assert response.status_code == 422, response.text
     assert response.json() == {"errors": expected}
-    assert state(db) == before
+    assert state(db, "payments") == before
     assert balance(api, account) == "0.0"
 
 
@@ -476,13 +425,13 @@ def test_malformed_creates_are_400_and_write_nothing(
                 "{a}", str(account)
             )
         body["data"][member] = value
-    before = state(db)
+    before = state(db, "payments")
 
     response = api.post(PAYMENTS, body)
 
     assert response.status_code == 400, response.text
     assert response.json() == expected
-    assert state(db) == before
+    assert state(db, "payments") == before
 
 
 # -- no update, no delete, no move ----------------------------------------------------------
@@ -495,7 +444,7 @@ def test_a_payment_cannot_be_updated_or_deleted(
     other = int(make_account()["id"])
     payment = pay(api, account, 10)
     key = payment["id"]
-    before = state(db)
+    before = state(db, "payments")
     body = {
         "data": {
             "type": "payments",
@@ -513,7 +462,7 @@ def test_a_payment_cannot_be_updated_or_deleted(
     assert method not in {verb.strip() for verb in response.headers["allow"].split(",")}
     [problem] = response.json()["errors"]
     assert (problem["code"], problem["status"]) == ("405", "405")
-    assert state(db) == before
+    assert state(db, "payments") == before
     assert api.get(f"{PAYMENTS}/{key}").json()["data"] == payment
 
 
@@ -525,7 +474,7 @@ def test_the_account_relationship_cannot_change(
     db.set_balance(other, 3)
     payment = pay(api, account, 10)
     key = payment["id"]
-    before = state(db)
+    before = state(db, "payments")
     body = None if method == "DELETE" else {"data": {"type": "accounts", "id": str(other)}}
 
     response = api.request(method, f"{PAYMENTS}/{key}/relationships/account", json_body=body)
@@ -533,7 +482,7 @@ def test_the_account_relationship_cannot_change(
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == JSONAPI
     assert response.json() == FORBIDDEN
-    assert state(db) == before
+    assert state(db, "payments") == before
     assert api.get(f"{PAYMENTS}/{key}").json()["data"] == payment
     assert (balance(api, account), balance(api, other)) == ("10.0", "3.0")
 
@@ -645,15 +594,15 @@ def test_rollback_reverses_the_payment_once(api: Api, db: Db, admin_id: int, acc
         ("Account", account, "update", str(admin_id), "127.0.0.1"),
         ("Payment", key, "update", str(admin_id), "127.0.0.1"),
     ]
-    assert balance_change(db, account)[-1] == (Decimal(15), Decimal(5))
+    assert balance_changes(db, account)[-1] == (Decimal(15), Decimal(5))
     assert_ledger_explains_balances(db)
 
-    before = state(db)
+    before = state(db, "payments")
     again = api.post(f"{PAYMENTS}/{key}/rollback")
 
     assert again.status_code == 422
     assert again.json() == {"errors": [error("status", "is already rolled back")]}
-    assert state(db) == before
+    assert state(db, "payments") == before
     assert balance(api, account) == "5.0"
 
 
@@ -701,14 +650,14 @@ def test_rollback_touches_only_its_payment_and_account(
 def test_only_completed_payments_roll_back(api: Api, db: Db, account: int, status_id: int) -> None:
     key = int(pay(api, account, 10)["id"])
     db.execute("UPDATE payments SET status_id = $2 WHERE id = $1", key, status_id)
-    before = state(db)
+    before = state(db, "payments")
 
     response = api.post(f"{PAYMENTS}/{key}/rollback")
 
     assert response.status_code == 422
     # docs/compatibility.md records this message
     assert response.json() == {"errors": [error("status", "must be completed to be rolled back")]}
-    assert state(db) == before
+    assert state(db, "payments") == before
 
 
 @pytest.mark.parametrize(
@@ -740,24 +689,24 @@ def test_rollback_of_a_missing_or_malformed_id(
     api: Api, db: Db, account: int, key: str, status: int, expected: dict[str, str]
 ) -> None:
     pay(api, account, 10)
-    before = state(db)
+    before = state(db, "payments")
 
     response = api.post(f"{PAYMENTS}/{key}/rollback")
 
     assert response.status_code == status
     assert response.json() == {"errors": [expected]}
-    assert state(db) == before
+    assert state(db, "payments") == before
 
 
 def test_rollback_requires_authentication(api: Api, db: Db, account: int) -> None:
     key = pay(api, account, 10)["id"]
-    before = state(db)
+    before = state(db, "payments")
 
     response = api.post(f"{PAYMENTS}/{key}/rollback", auth=False)
 
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "401"
-    assert state(db) == before
+    assert state(db, "payments") == before
 
 
 # -- the row lock: a payment waits for its account, and only for it -------------------------
@@ -879,7 +828,7 @@ def test_a_payment_locks_and_changes_only_its_account(
 
 def test_a_rollback_racing_another_rollback_reverses_once(api: Api, db: Db, account: int) -> None:
     key = int(pay(api, account, 10)["id"])
-    before = state(db)
+    before = state(db, "payments")
 
     with RowLock(db.url, "payments", key) as lock:
         waiting = Background(lambda: api.post(f"{PAYMENTS}/{key}/rollback"))
@@ -891,7 +840,7 @@ def test_a_rollback_racing_another_rollback_reverses_once(api: Api, db: Db, acco
 
     assert response.status_code == 422, response.text
     assert response.json() == {"errors": [error("status", "is already rolled back")]}
-    after = state(db)
+    after = state(db, "payments")
     assert (after["balances"], after["ledger"], after["audit"]) == (
         before["balances"],
         before["ledger"],

@@ -18,6 +18,15 @@ import asyncpg
 import pytest
 
 from tests.api.contract import PREFIX, ResourceContract
+from tests.api.money_checks import (
+    assert_ledger_explains_balances,
+    audit,
+    balance,
+    balance_changes,
+    ids,
+    ledger,
+    state,
+)
 from tests.conftest import BASE_URL, JSONAPI, Api, Db
 
 TRANSACTIONS = f"{PREFIX}/transactions"
@@ -85,66 +94,6 @@ def service_of(db: Db, account: int, name: str = "voice") -> int:
             "INSERT INTO services (account_id, name) VALUES ($1, $2) RETURNING id", account, name
         )
     )
-
-
-def balance(api: Api, account: object) -> str:
-    response = api.get(f"{ACCOUNTS}/{account}")
-    assert response.status_code == 200, response.text
-    value: str = response.json()["data"]["attributes"]["balance"]
-    return value
-
-
-def ledger(db: Db, account: object) -> list[tuple[Any, ...]]:
-    rows = db.fetch(
-        "SELECT kind, amount, balance_after, source_type, source_id, admin_id"
-        " FROM ledger_entries WHERE account_id = $1 ORDER BY id",
-        int(str(account)),
-    )
-    return [tuple(row) for row in rows]
-
-
-def audit(db: Db) -> list[tuple[Any, ...]]:
-    rows = db.fetch(
-        "SELECT item_type, item_id, event, whodunnit, host(ip) FROM audit_log ORDER BY id"
-    )
-    return [tuple(row) for row in rows]
-
-
-def balance_changes(db: Db, account: object) -> list[tuple[Decimal, Decimal]]:
-    """The (before, after) balance of every Account update audit row of one account."""
-    rows = db.fetch(
-        "SELECT object_changes FROM audit_log"
-        " WHERE item_type = 'Account' AND event = 'update' AND item_id = $1 ORDER BY id",
-        int(str(account)),
-    )
-    pairs = [row[0]["balance"] for row in rows]
-    return [(Decimal(str(before)), Decimal(str(after))) for before, after in pairs]
-
-
-def state(db: Db) -> dict[str, Any]:
-    """Everything a transaction writes: transactions, balances, ledger and audit log."""
-    return {
-        "transactions": [tuple(r) for r in db.fetch("SELECT * FROM transactions ORDER BY id")],
-        "balances": [tuple(r) for r in db.fetch("SELECT id, balance FROM accounts ORDER BY id")],
-        "ledger": [tuple(r) for r in db.fetch("SELECT * FROM ledger_entries ORDER BY id")],
-        "audit": [tuple(r) for r in db.fetch("SELECT * FROM audit_log ORDER BY id")],
-    }
-
-
-def assert_ledger_explains_balances(db: Db) -> None:
-    disagreeing = db.fetch(
-        "SELECT a.id FROM accounts a LEFT JOIN (SELECT account_id, sum(amount) AS total"
-        " FROM ledger_entries GROUP BY account_id) l ON l.account_id = a.id"
-        " WHERE a.balance <> COALESCE(l.total, 0)"
-    )
-    assert disagreeing == []
-
-
-def ids(response: Any) -> list[int]:
-    assert response.status_code == 200, response.text
-    document = response.json()
-    assert document["meta"]["total-count"] == len(document["data"])
-    return [int(item["id"]) for item in document["data"]]
 
 
 @pytest.fixture
@@ -398,14 +347,14 @@ def test_invalid_creates_are_422_and_write_nothing(
         relationships["service"] = {"data": {"type": "services", "id": str(services[service])}}
     if relationships:
         body["data"]["relationships"] = relationships
-    before = state(db)
+    before = state(db, "transactions")
 
     response = api.post(TRANSACTIONS, body)
 
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == JSONAPI
     assert response.json() == {"errors": expected}
-    assert state(db) == before
+    assert state(db, "transactions") == before
     assert (balance(api, account), balance(api, other)) == ("0.0", "0.0")
 
 
@@ -451,13 +400,13 @@ def test_malformed_creates_are_400_and_write_nothing(
             body["data"]["relationships"].update(value)
         else:
             body["data"][member] = value
-    before = state(db)
+    before = state(db, "transactions")
 
     response = api.post(TRANSACTIONS, body)
 
     assert response.status_code == 400, response.text
     assert response.json() == expected
-    assert state(db) == before
+    assert state(db, "transactions") == before
 
 
 # -- no update, no delete, no move ----------------------------------------------------------
@@ -470,7 +419,7 @@ def test_a_transaction_cannot_be_updated_or_deleted(
     other = int(make_account()["id"])
     transaction = charge(api, account, 4)
     key = transaction["id"]
-    before = state(db)
+    before = state(db, "transactions")
     body = {
         "data": {
             "type": "transactions",
@@ -489,7 +438,7 @@ def test_a_transaction_cannot_be_updated_or_deleted(
     assert method not in allowed
     [problem] = response.json()["errors"]
     assert (problem["code"], problem["status"]) == ("405", "405")
-    assert state(db) == before
+    assert state(db, "transactions") == before
     assert api.get(f"{TRANSACTIONS}/{key}").json()["data"] == transaction
 
 
@@ -502,7 +451,7 @@ def test_relationships_cannot_change(
     target = {"account": other, "service": service_of(db, account, "sms")}[relationship]
     transaction = charge(api, account, 4, service_of(db, account))
     key = transaction["id"]
-    before = state(db)
+    before = state(db, "transactions")
     body = None if method == "DELETE" else {"data": {"type": f"{relationship}s", "id": str(target)}}
 
     response = api.request(
@@ -512,7 +461,7 @@ def test_relationships_cannot_change(
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == JSONAPI
     assert response.json() == forbidden(relationship)
-    assert state(db) == before
+    assert state(db, "transactions") == before
     assert api.get(f"{TRANSACTIONS}/{key}").json()["data"] == transaction
     assert (balance(api, account), balance(api, other)) == ("-4.0", "0.0")
 
