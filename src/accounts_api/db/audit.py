@@ -4,16 +4,25 @@ transaction that makes the change, with who (admin id as a string) and from wher
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from accounts_api.db.pool import Connection
 
 
+class Actor(Protocol):
+    """Who writes, and from where (a request's context)."""
+
+    @property
+    def admin_id(self) -> int: ...
+
+    @property
+    def ip(self) -> str | None: ...
+
+
 async def record(
     connection: Connection,
+    actor: Actor,
     *,
-    admin_id: int,
-    ip: str | None,
     item_type: str,
     item_id: object,
     event: str,
@@ -26,10 +35,10 @@ async def record(
         item_type,
         item_id,
         event,
-        str(admin_id),
+        str(actor.admin_id),
         dict(previous) if previous is not None else None,
         {key: list(pair) for key, pair in changes.items()},
-        ip,
+        actor.ip,
     )
 
 

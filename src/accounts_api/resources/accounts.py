@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -120,8 +119,14 @@ async def create(connection: Connection, context: Context, payload: WritePayload
     await ledger.open_account(connection, account_id, Decimal(0), context.admin_id)
     await _save_settings(connection, account_id, clean)
     stored = {**columns, "uuid": row["uuid"], "currency_name": row["currency_name"]}
-    await _audit(
-        connection, context, account_id, "create", None, audit.changes_between(None, stored)
+    await audit.record(
+        connection,
+        context,
+        item_type="Account",
+        item_id=account_id,
+        event="create",
+        previous=None,
+        changes=audit.changes_between(None, stored),
     )
     return account_id
 
@@ -157,36 +162,17 @@ async def update(
                 account_id,
                 *changes.values(),
             )
-        await _audit(
+        await audit.record(
             connection,
             context,
-            account_id,
-            "update",
-            previous,
-            audit.changes_between(before, changes),
+            item_type="Account",
+            item_id=account_id,
+            event="update",
+            previous=previous,
+            changes=audit.changes_between(before, changes),
         )
     # contract §4.1: the settings row is rewritten on every update
     await _save_settings(connection, account_id, clean)
-
-
-async def _audit(
-    connection: Connection,
-    context: Context,
-    account_id: object,
-    event: str,
-    previous: Mapping[str, Any] | None,
-    changes: Mapping[str, tuple[Any, Any]],
-) -> None:
-    await audit.record(
-        connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
-        item_type="Account",
-        item_id=account_id,
-        event=event,
-        previous=previous,
-        changes=changes,
-    )
 
 
 async def _save_settings(connection: Connection, account_id: int, clean: dict[str, Any]) -> None:
@@ -234,7 +220,15 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
     )
     await connection.execute("DELETE FROM services WHERE account_id = $1", key)
     await connection.execute("DELETE FROM accounts WHERE id = $1", key)
-    await _audit(connection, context, key, "destroy", dict(row), {})
+    await audit.record(
+        connection,
+        context,
+        item_type="Account",
+        item_id=key,
+        event="destroy",
+        previous=dict(row),
+        changes={},
+    )
 
 
 ACCOUNTS = Resource(

@@ -26,8 +26,7 @@ async def change_balance(
     after = await ledger.post(connection, account["id"], amount, kind, source, context.admin_id)
     await audit.record(
         connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
+        context,
         item_type="Account",
         item_id=account["id"],
         event="update",

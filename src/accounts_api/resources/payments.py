@@ -69,8 +69,7 @@ async def create(connection: Connection, context: Context, payload: WritePayload
     # contract §4.3: one create for the payment (and one update for the account's balance)
     await audit.record(
         connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
+        context,
         item_type="Payment",
         item_id=payment_id,
         event="create",
@@ -107,8 +106,7 @@ async def rollback(connection: Connection, context: Context, key: object) -> Non
     )
     await audit.record(
         connection,
-        admin_id=context.admin_id,
-        ip=context.ip,
+        context,
         item_type="Payment",
         item_id=key,
         event="update",
