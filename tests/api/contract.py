@@ -14,6 +14,12 @@ from tests.conftest import BASE_URL, JSONAPI, Api
 PREFIX = "/api/rest/admin"
 
 
+def ids(response: Any) -> list[int]:
+    """The ids of a 200 collection document, in order."""
+    assert response.status_code == 200, response.text
+    return [int(item["id"]) for item in response.json()["data"]]
+
+
 class ResourceContract:
     path: ClassVar[str]
     type: ClassVar[str]

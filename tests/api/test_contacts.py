@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.contract import PREFIX, ResourceContract
+from tests.api.contract import PREFIX, ResourceContract, ids
 from tests.conftest import BASE_URL, Api, Db
 
 CONTACTS = f"{PREFIX}/contacts"
@@ -46,11 +46,6 @@ def contact_in(db: Db, contractor: int | None, email: str, notes: str | None = N
             notes,
         )
     )
-
-
-def ids(response: Any) -> list[int]:
-    assert response.status_code == 200, response.text
-    return [int(item["id"]) for item in response.json()["data"]]
 
 
 class TestContacts(ResourceContract):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.contract import PREFIX, ResourceContract
+from tests.api.contract import PREFIX, ResourceContract, ids
 from tests.conftest import BASE_URL, Api, Db
 
 CONTRACTORS = f"{PREFIX}/contractors"
@@ -57,11 +57,6 @@ def make_smtp(db: Db, name: str = "smtp1") -> int:
             name,
         )
     )
-
-
-def ids(response: Any) -> list[int]:
-    assert response.status_code == 200, response.text
-    return [int(item["id"]) for item in response.json()["data"]]
 
 
 class TestContractors(ResourceContract):

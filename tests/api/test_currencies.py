@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.contract import PREFIX, ResourceContract
+from tests.api.contract import PREFIX, ResourceContract, ids
 from tests.conftest import BASE_URL, Api, Db
 
 CURRENCIES = f"{PREFIX}/currencies"
@@ -61,11 +61,6 @@ def stored(db: Db, key: int) -> tuple[Any, ...]:
     row = db.fetchrow("SELECT name, rate, rate_provider_id FROM currencies WHERE id = $1", key)
     assert row is not None
     return tuple(row)
-
-
-def ids(response: Any) -> list[int]:
-    assert response.status_code == 200, response.text
-    return [int(item["id"]) for item in response.json()["data"]]
 
 
 class TestCurrencies(ResourceContract):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import account_body
-from tests.api.contract import PREFIX, ResourceContract
+from tests.api.contract import PREFIX, ResourceContract, ids
 from tests.conftest import BASE_URL, Api, Db
 
 SINGULAR = f"{PREFIX}/invoice-template"
@@ -49,11 +49,6 @@ def template_in(db: Db, name: str, html: str = "<p>x</p>") -> int:
 def stored(db: Db, key: int) -> tuple[Any, ...] | None:
     row = db.fetchrow("SELECT name, html_template FROM invoice_templates WHERE id = $1", key)
     return None if row is None else tuple(row)
-
-
-def ids(response: Any) -> list[int]:
-    assert response.status_code == 200, response.text
-    return [int(item["id"]) for item in response.json()["data"]]
 
 
 class TestInvoiceTemplates(ResourceContract):
