@@ -35,6 +35,7 @@ _validator = jsonschema.Draft6Validator(SCHEMA)
 # (ledger_entries refuses DELETE by design; it is truncated.)
 TABLES = (
     "idempotency_keys",
+    "login_throttle",
     "transactions",
     "payments",
     "services",

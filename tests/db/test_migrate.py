@@ -33,6 +33,7 @@ TABLES = {
     "services",
     "ledger_entries",
     "idempotency_keys",
+    "login_throttle",
     "smtp_connections",
     "transactions",
 }
