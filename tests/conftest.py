@@ -159,6 +159,8 @@ def app_client(database_url: str, admin_id: int, query_log: QueryLog) -> Iterato
         token_lifetime=None,
         pool_size=4,
         secret_key_env=SECRET,
+        # short, so that tests of lock waits are quick; no other test waits this long
+        lock_timeout=2.0,
     )
     original_init = pool._init_connection
 

@@ -23,21 +23,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounts_api.auth.login import login_endpoint
 from accounts_api.auth.policy import JwtAuthenticator
-from accounts_api.db.pool import create_pool
+from accounts_api.db.pool import Database, DatabaseUnavailable, create_pool
+from accounts_api.health import health_routes
 from accounts_api.jsonapi.document import API_PREFIX, encode_errors
 from accounts_api.jsonapi.endpoints import Api
 from accounts_api.jsonapi.errors import (
     ErrorList,
     InternalServerError,
     JsonApiError,
+    LockTimeout,
     MethodNotAllowed,
     RouteNotFound,
+    ServiceUnavailable,
     flatten,
 )
 from accounts_api.jsonapi.idempotency import Idempotency
 from accounts_api.jsonapi.negotiation import MEDIA_TYPE
 from accounts_api.jsonapi.responses import error_response
 from accounts_api.jsonapi.versioning import none_match
+from accounts_api.jsonapi.write_queue import WriteQueues
+from accounts_api.request_bounds import RequestBounds
 from accounts_api.resources import REGISTRY, RESOURCES, balances
 from accounts_api.serving import RedactTokens
 from accounts_api.settings import ConfigurationError, Settings
@@ -93,18 +98,20 @@ class ResponseHeaders:
             headers.raw.extend(SECURITY_HEADERS)
             headers["x-request-id"] = request_id
             headers["x-runtime"] = f"{time.perf_counter() - started:.6f}"
+            # an answer that says how it may be cached (no-store: tokens, probes) keeps it
+            cache_control = headers.get("cache-control")
             if status in (200, 201) and body and not message.get("more_body"):
                 # a versioned resource set its own strong tag; otherwise a weak one of the body
                 etag = headers.get("etag") or f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
                 headers["etag"] = etag
-                headers["cache-control"] = "max-age=0, private, must-revalidate"
+                headers["cache-control"] = cache_control or "max-age=0, private, must-revalidate"
                 if conditional and if_none_match and none_match(if_none_match, etag):
                     status, body = 304, b""
                     for name in ("content-type", "content-length"):
                         if name in headers:
                             del headers[name]
             else:
-                headers["cache-control"] = "no-cache"
+                headers["cache-control"] = cache_control or "no-cache"
             if vary and "content-type" in headers and status != 304:
                 headers["vary"] = "Accept"
             await send({**start, "status": status, "headers": headers.raw})
@@ -152,9 +159,40 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response([InternalServerError()])
 
 
-def pool_of(request: Request) -> asyncpg.Pool:
-    pool: asyncpg.Pool = request.app.state.pool
-    return pool
+# What the database's own limits and failures mean to a client: a lock held too long by
+# another writer is a conflict to retry at once; the rest (no connection, a statement past
+# its time, a lost or terminated session) is the service being unavailable for a while.
+# Either way the transaction was rolled back: nothing was done.
+_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
+    asyncpg.PostgresConnectionError,  # class 08: connection exceptions
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full
+    asyncpg.OperatorInterventionError,  # class 57: statement timeout, admin shutdown
+    asyncpg.IdleInTransactionSessionTimeoutError,
+    asyncpg.ConnectionDoesNotExistError,
+    OSError,
+    TimeoutError,  # asyncpg's client-side command timeout
+)
+_CONFLICT_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.LockNotAvailableError,  # lock_timeout
+    asyncpg.DeadlockDetectedError,  # still deadlocked after the retries of endpoints.py
+)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    logger.warning("database unavailable: %r", exc)
+    return error_response(
+        [ServiceUnavailable("The database is unavailable or overloaded; retry later.")]
+    )
+
+
+async def _database_conflict(request: Request, exc: Exception) -> Response:
+    return error_response([LockTimeout()])
+
+
+def database_of(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -166,13 +204,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     database_url = settings.database_url
     secret = settings.secret_key()
     authenticator = JwtAuthenticator(secret, settings.token_lifetime)
-    api = Api(REGISTRY, authenticator, pool_of, Idempotency(settings.idempotency_ttl))
+    api = Api(
+        REGISTRY,
+        authenticator,
+        database_of,
+        Idempotency(settings.idempotency_ttl),
+        WriteQueues(settings.lock_timeout),
+    )
     routes: list[Any] = [
+        *health_routes(database_of),
         Route(
             f"{API_PREFIX}/auth",
-            login_endpoint(pool_of, lambda: secret, settings.token_lifetime),
+            login_endpoint(database_of, lambda: secret, settings.token_lifetime),
             methods=["POST"],
-        )
+        ),
     ]
     # the balance endpoints first: /accounts/{id}/balance is not a relationship route
     routes += balances.routes(api)
@@ -185,21 +230,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(database_url, settings.pool_size)
+        app.state.pool = await create_pool(
+            database_url,
+            settings.pool_size,
+            settings.database_session_settings(),
+            settings.statement_timeout,
+        )
+        app.state.database = Database(app.state.pool, settings.acquire_timeout)
         try:
             yield
         finally:
             await app.state.pool.close()
 
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={
-            JsonApiError: _jsonapi_error,
-            ErrorList: _jsonapi_error,
-            HTTPException: _http_error,
-            Exception: _server_error,
-        },
+    exception_handlers: dict[Any, Any] = {
+        JsonApiError: _jsonapi_error,
+        ErrorList: _jsonapi_error,
+        HTTPException: _http_error,
+        Exception: _server_error,
+    }
+    exception_handlers.update(dict.fromkeys(_UNAVAILABLE_ERRORS, _database_unavailable))
+    exception_handlers.update(dict.fromkeys(_CONFLICT_ERRORS, _database_conflict))
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers)
+    app.add_middleware(
+        RequestBounds,
+        max_header_bytes=settings.max_header_bytes,
+        max_query_bytes=settings.max_query_bytes,
     )
+    # outermost: its headers go on every answer, the bounds' refusals included
     app.add_middleware(ResponseHeaders)
     return app

@@ -8,6 +8,13 @@
 | ACCOUNTS_API_TOKEN_LIFETIME   | unset: tokens without `exp` (as Yeti)     |
 | ACCOUNTS_API_DB_POOL_SIZE     | 10 connections per worker                 |
 | ACCOUNTS_API_IDEMPOTENCY_TTL  | 86400: idempotency keys are kept 24 hours |
+| ACCOUNTS_API_MAX_HEADER_BYTES | 32768: larger request headers are refused (431) |
+| ACCOUNTS_API_MAX_QUERY_BYTES  | 16384: longer query strings are refused (414) |
+| ACCOUNTS_API_DB_STATEMENT_TIMEOUT | 30 seconds: a longer statement is cancelled (503) |
+| ACCOUNTS_API_DB_LOCK_TIMEOUT  | 5 seconds: a longer wait for a row lock gives up (409) |
+| ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT | 60 seconds: PostgreSQL ends such sessions |
+| ACCOUNTS_API_DB_ACQUIRE_TIMEOUT | 5 seconds: the longest wait for a pooled connection (503) |
+| ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL | 5 seconds: a query whose client left stops |
 """
 
 from __future__ import annotations
@@ -30,6 +37,14 @@ class Settings:
     pool_size: int
     secret_key_env: str | None
     idempotency_ttl: int = 24 * 60 * 60
+    # issue 6: request bounds and database time bounds (seconds)
+    max_header_bytes: int = 32 * 1024
+    max_query_bytes: int = 16 * 1024
+    statement_timeout: float = 30.0
+    lock_timeout: float = 5.0
+    idle_in_transaction_timeout: float = 60.0
+    acquire_timeout: float = 5.0
+    connection_check_interval: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -58,7 +73,28 @@ class Settings:
             pool_size=max(pool, 1),
             secret_key_env=env.get("ACCOUNTS_API_SECRET_KEY") or None,
             idempotency_ttl=idempotency_ttl,
+            max_header_bytes=int(_positive(env, "ACCOUNTS_API_MAX_HEADER_BYTES", 32 * 1024)),
+            max_query_bytes=int(_positive(env, "ACCOUNTS_API_MAX_QUERY_BYTES", 16 * 1024)),
+            statement_timeout=_positive(env, "ACCOUNTS_API_DB_STATEMENT_TIMEOUT", 30),
+            lock_timeout=_positive(env, "ACCOUNTS_API_DB_LOCK_TIMEOUT", 5),
+            idle_in_transaction_timeout=_positive(
+                env, "ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT", 60
+            ),
+            acquire_timeout=_positive(env, "ACCOUNTS_API_DB_ACQUIRE_TIMEOUT", 5),
+            connection_check_interval=_positive(
+                env, "ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL", 5
+            ),
         )
+
+    def database_session_settings(self) -> dict[str, str]:
+        """PostgreSQL settings of every pooled session, in milliseconds."""
+        return {
+            "statement_timeout": _milliseconds(self.statement_timeout),
+            "lock_timeout": _milliseconds(self.lock_timeout),
+            "idle_in_transaction_session_timeout": _milliseconds(self.idle_in_transaction_timeout),
+            # PostgreSQL >= 14: a query whose client went away stops at the next check
+            "client_connection_check_interval": _milliseconds(self.connection_check_interval),
+        }
 
     @property
     def embedded(self) -> bool:
@@ -81,3 +117,21 @@ class Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
         return key
+
+
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    """A positive number from the environment (seconds or bytes), else the default."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if not 0 < value < 10**9:
+        raise ConfigurationError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+def _milliseconds(seconds: float) -> str:
+    return str(max(1, round(seconds * 1000)))

@@ -3,15 +3,18 @@
 
 The first answer's status and body are kept with a fingerprint of the request for 24 hours,
 per admin user; a replay repeats them byte for byte with `Idempotent-Replayed: true`; the
-same key with another request is 422, while the first still runs 409; an unexpected failure
-(500) releases the key; requests without the header, and reads, are not affected."""
+same key with another request is 422; a retry while the first still runs waits for it, and
+past the lock timeout answers 409; an unexpected failure (500) rolls the key back with the
+write; requests without the header, and reads, are not affected."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -19,6 +22,7 @@ from typing import Any
 
 import asyncpg
 import httpx2 as httpx
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
@@ -434,34 +438,39 @@ def test_the_same_key_for_another_request_is_422(
     assert_replay(first, api.request(method, path, json_body=body, params=params, headers=keyed()))
 
 
-@pytest.mark.parametrize(
-    "same_request, status, expected", [(True, 409, IN_FLIGHT), (False, 422, MISMATCH)]
-)
-def test_a_retry_while_the_first_still_runs(
-    api: Api,
-    db: Db,
-    account_id: int,
-    same_request: bool,
-    status: int,
-    expected: dict[str, Any],
+@contextmanager
+def claim_held_by_another_process(db: Db, admin_id: int, key: str = KEY) -> Iterator[None]:
+    """A key claimed by a request still running in another worker: its row exists only
+    inside that request's open transaction."""
+    with psycopg.connect(db.url.replace("postgresql://", "postgres://", 1)) as holder:
+        holder.execute(
+            "INSERT INTO idempotency_keys (admin_id, key, fingerprint, status, expires_at)"
+            " VALUES (%s, %s, 'other', 0, now() + interval '1 hour')",
+            (admin_id, key),
+        )
+        try:
+            yield
+        finally:
+            holder.rollback()
+
+
+@pytest.mark.parametrize("same_request", [True, False])
+def test_a_retry_while_the_first_still_runs_elsewhere_is_409_with_retry_after(
+    api: Api, db: Db, account_id: int, admin_id: int, same_request: bool
 ) -> None:
-    """A claimed key without an answer yet: the state of a key whose request is running."""
-    assert api.post(PAYMENTS, payment_body(account_id), headers=keyed()).status_code == 201
-    # a request still running has not committed its write either
-    db.execute(
-        "UPDATE idempotency_keys"
-        " SET status = NULL, headers = NULL, body = NULL, committed_at = NULL"
-    )
     before = effects(db)
-
     amount = "10" if same_request else "12"
-    response = api.post(PAYMENTS, payment_body(account_id, amount), headers=keyed())
 
-    assert response.status_code == status, response.text
-    assert response.json() == expected
+    with claim_held_by_another_process(db, admin_id):
+        # waits for the other request's transaction, up to the lock timeout
+        response = api.post(PAYMENTS, payment_body(account_id, amount), headers=keyed())
+
+    assert response.status_code == 409, response.text
+    assert response.json() == IN_FLIGHT
+    assert response.headers["retry-after"] == "1"
     assert "idempotent-replayed" not in response.headers
     assert effects(db) == before
-    assert db.fetchval("SELECT status FROM idempotency_keys") is None
+    assert stored_keys(db) == []
 
 
 # -- scope and lifetime ---------------------------------------------------------------------
@@ -680,7 +689,7 @@ def request_headers(token: str) -> dict[str, str]:
     }
 
 
-def test_a_duplicate_while_the_first_runs_is_409_then_replays(
+def test_a_duplicate_while_the_first_runs_waits_for_it_then_replays(
     api: Api, db: Db, account_id: int, token: str, slow_payments: None, database_url: str
 ) -> None:
     content = json.dumps(payment_body(account_id)).encode()
@@ -688,23 +697,20 @@ def test_a_duplicate_while_the_first_runs_is_409_then_replays(
 
     async def scenario(client: httpx.AsyncClient, watcher: asyncpg.Connection) -> Any:
         first = asyncio.create_task(client.post(PAYMENTS, content=content, headers=headers))
-        deadline = time.monotonic() + 5
-        while not await watcher.fetchval("SELECT count(*) FROM idempotency_keys"):
-            assert time.monotonic() < deadline, "the first request never claimed its key"
+        deadline = time.monotonic() + 30
+        # the first is inside its write (the payment insert sleeps in a trigger)
+        while not await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+        ):
+            assert time.monotonic() < deadline, "the first request never started its write"
             await asyncio.sleep(0.01)
         during = await client.post(PAYMENTS, content=content, headers=headers)
-        still_running = not first.done()
-        answered = await first
-        after = await client.post(PAYMENTS, content=content, headers=headers)
-        return answered, during, still_running, after
+        return await first, during
 
-    first, during, still_running, after = run_concurrently(database_url, scenario)
+    first, during = run_concurrently(database_url, scenario)
 
-    assert still_running
     assert first.status_code == 201, first.text
-    assert during.status_code == 409, during.text
-    assert during.json() == IN_FLIGHT
-    assert_replay(first, after)
+    assert_replay(first, during)
     assert db.fetchval("SELECT count(*) FROM payments") == 1
     assert balance_of(db, account_id) == OPENING + 10
 
@@ -738,14 +744,15 @@ def test_simultaneous_duplicates_have_one_effect(
     assert balance_of(db, account_id) == OPENING + 10
 
 
-def test_a_failure_after_the_commit_keeps_the_key_so_a_retry_pays_nothing_twice(
+def test_a_failure_while_answering_rolls_the_write_back_so_a_retry_pays_once(
     api: Api, db: Db, account_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the payment commits, then building its answer fails (injected into the renderer)
+    # the payment is written, then building its answer fails (injected into the renderer):
+    # the key, the payment and its answer share one transaction, so none of them is kept
     from accounts_api.jsonapi import endpoints
 
     def broken_single(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("rendering failed after the commit")
+        raise RuntimeError("rendering failed after the write")
 
     body = payment_body(account_id, "7")
     with monkeypatch.context() as patch:
@@ -753,41 +760,55 @@ def test_a_failure_after_the_commit_keeps_the_key_so_a_retry_pays_nothing_twice(
         first = api.post(PAYMENTS, body, headers=keyed())
         assert first.status_code == 500
 
-    retry = api.post(PAYMENTS, body, headers=keyed())
+    assert db.fetchval("SELECT count(*) FROM payments") == 0
+    assert stored_keys(db) == []
 
-    assert retry.status_code == 500
-    assert retry.headers["idempotent-replayed"] == "true"
-    assert retry.json()["errors"][0]["detail"] == (
-        "The request was carried out, but its answer could not be built;"
-        " read the resource to see its state."
-    )
+    retry = api.post(PAYMENTS, body, headers=keyed())
+    replay = api.post(PAYMENTS, body, headers=keyed())
+
+    assert retry.status_code == 201, retry.text
+    assert "idempotent-replayed" not in retry.headers
+    assert_replay(retry, replay)
     assert db.fetchval("SELECT count(*) FROM payments") == 1
     assert balance_of(db, account_id) == OPENING + Decimal("7")
 
 
-def test_a_key_whose_write_committed_but_whose_answer_was_lost_says_so(
+def test_a_retry_waits_for_a_first_attempt_that_then_dies_and_runs_itself(
+    api: Api, db: Db, account_id: int, admin_id: int
+) -> None:
+    # the first attempt's process dies mid-write: its transaction, claim included, is gone
+    # as soon as PostgreSQL notices, and the retry waiting on the claim takes over
+    body = payment_body(account_id, "5")
+    with claim_held_by_another_process(db, admin_id):
+        retry = _in_thread(lambda: api.post(PAYMENTS, body, headers=keyed()))
+        time.sleep(0.3)
+    response = retry()
+
+    assert response.status_code == 201, response.text
+    assert "idempotent-replayed" not in response.headers
+    assert db.fetchval("SELECT count(*) FROM payments") == 1
+    assert balance_of(db, account_id) == OPENING + Decimal("5")
+    assert [(k["key"], k["status"]) for k in stored_keys(db)] == [(KEY, 201)]
+
+
+def _in_thread(call: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
+    """Starts `call` in a thread; the returned function waits for its answer."""
+    outcome: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: outcome.append(call()))
+    thread.start()
+
+    def result() -> httpx.Response:
+        thread.join(timeout=60)
+        assert outcome, "the request did not finish"
+        return outcome[0]
+
+    return result
+
+
+def test_a_rejected_write_keeps_its_refusal_as_the_keys_answer(
     api: Api, db: Db, account_id: int
 ) -> None:
-    body = payment_body(account_id, "3")
-    first = api.post(PAYMENTS, body, headers=keyed())
-    assert first.status_code == 201, first.text
-    assert db.fetchval("SELECT committed_at IS NOT NULL FROM idempotency_keys") is True
-    # the process died after the commit, before the answer was kept
-    db.execute("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL")
-
-    retry = api.post(PAYMENTS, body, headers=keyed())
-
-    assert retry.status_code == 500
-    assert retry.json()["errors"][0]["detail"] == (
-        "The request was carried out, but its answer could not be built;"
-        " read the resource to see its state."
-    )
-    assert db.fetchval("SELECT count(*) FROM payments") == 1
-    assert balance_of(db, account_id) == OPENING + Decimal("3")
-
-
-def test_a_rejected_write_leaves_its_key_uncommitted(api: Api, db: Db, account_id: int) -> None:
     response = api.post(PAYMENTS, payment_body(account_id, "0"), headers=keyed())
 
     assert response.status_code == 422
-    assert db.fetchval("SELECT committed_at FROM idempotency_keys") is None
+    assert [(k["key"], k["status"]) for k in stored_keys(db)] == [(KEY, 422)]

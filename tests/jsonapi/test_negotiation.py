@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import signal
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.requests import Request
 
 from accounts_api.jsonapi.errors import NotAcceptable, UnsupportedMediaType
-from accounts_api.jsonapi.negotiation import base_url, check_accept, check_content_type
+from accounts_api.jsonapi.negotiation import (
+    accept_entries,
+    base_url,
+    check_accept,
+    check_content_type,
+    media_type,
+)
 
 
 def request(
@@ -161,3 +173,48 @@ def test_base_url(headers: list[tuple[str, str]], expected: str) -> None:
 def test_base_url_without_host_header_uses_the_server() -> None:
     assert base_url(request([], scheme="https", server=("srv", 8443))) == "https://srv:8443"
     assert base_url(request([], scheme="http", server=("srv", 80))) == "http://srv"
+
+
+# Linear-time parsing: the same answers as the regular expressions Rails uses (contract
+# §6.3), without their backtracking on hostile headers.
+
+RUBY_ACCEPT_SCAN = re.compile(r'.+".+"[^,]*|[^,]+')
+HEADER_TEXT = st.text(alphabet='a",; */+', max_size=24)
+
+
+@given(HEADER_TEXT)
+def test_accept_entries_split_as_the_contracts_expression_does(accept: str) -> None:
+    assert accept_entries(accept) == RUBY_ACCEPT_SCAN.findall(accept)
+
+
+@given(HEADER_TEXT)
+def test_the_media_type_is_cut_as_the_contracts_expression_cuts_it(content_type: str) -> None:
+    expected = re.split(r"\s*[;,]\s*", content_type, maxsplit=1)[0].lower()
+    assert media_type(content_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("parse", "hostile"),
+    [
+        (media_type, "a" + " " * 1_000_000 + "b"),
+        (media_type, "a" + " " * 1_000_000 + ";"),
+        (accept_entries, "a," * 500_000 + '"'),
+        (accept_entries, '"a' * 500_000),
+    ],
+    ids=["spaces", "spaces-then-separator", "commas-then-quote", "quotes"],
+)
+def test_hostile_headers_of_a_megabyte_parse_in_one_pass(
+    parse: Callable[[str], object], hostile: str
+) -> None:
+    # a backtracking parse of these runs for hours, one pass for milliseconds: the alarm
+    # only turns a hang into a failure, its minute is no benchmark
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("the parse did not finish within a minute")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        parse(hostile)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

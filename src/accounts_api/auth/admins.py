@@ -9,7 +9,7 @@ import asyncpg
 
 from accounts_api.auth.addresses import Network, parse_network
 from accounts_api.auth.passwords import hash_password
-from accounts_api.db.pool import Connection
+from accounts_api.db.pool import Connection, Database
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def _from_row(row: asyncpg.Record) -> AdminUser:
     return AdminUser(row["id"], row["username"], row["password_hash"], row["allowed_ips"])
 
 
-async def by_username(connection: Connection | asyncpg.Pool, username: str) -> AdminUser | None:
+async def by_username(connection: Connection | Database, username: str) -> AdminUser | None:
     row = await connection.fetchrow(
         "SELECT id, username, password_hash, allowed_ips FROM admin_users WHERE username = $1",
         username,
@@ -36,7 +36,7 @@ async def by_username(connection: Connection | asyncpg.Pool, username: str) -> A
     return _from_row(row) if row else None
 
 
-async def by_id(connection: Connection | asyncpg.Pool, admin_id: int) -> AdminUser | None:
+async def by_id(connection: Connection | Database, admin_id: int) -> AdminUser | None:
     if not 0 < admin_id < 2**63:
         return None
     row = await connection.fetchrow(

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import asyncpg
 import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,6 +17,7 @@ from starlette.responses import Response
 from accounts_api.auth import admins, tokens
 from accounts_api.auth.addresses import ip_allowed, remote_ip
 from accounts_api.auth.passwords import verify_password
+from accounts_api.db.pool import Database
 from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.errors import PayloadTooLarge
 
@@ -70,7 +70,7 @@ def _credentials(content_type: str, body: bytes) -> dict[str, Any] | None:
 
 
 def login_endpoint(
-    pool: Callable[[Request], asyncpg.Pool], secret: Callable[[], str], lifetime: int | None
+    database: Callable[[Request], Database], secret: Callable[[], str], lifetime: int | None
 ) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         try:
@@ -86,7 +86,7 @@ def login_endpoint(
         username, password = credentials.get("username"), credentials.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or "\x00" in username:
             return _failure(INCORRECT)
-        admin = await admins.by_username(pool(request), username)
+        admin = await admins.by_username(database(request), username)
         # the hash check runs for unknown users too, so timing does not reveal who exists
         valid = await run_in_threadpool(
             verify_password, admin.password_hash if admin else None, password

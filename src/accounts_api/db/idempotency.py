@@ -1,5 +1,10 @@
-"""Storage of idempotency keys: one row per (admin, key), claimed before the request runs
-(committed at once, so a concurrent duplicate sees it) and completed with the response."""
+"""Storage of idempotency keys: one row per (admin, key), written in the keyed write's own
+transaction together with the answer, so a key exists exactly when its write committed.
+
+A second request with the same key blocks on the first's uncommitted row (the primary key's
+unique check waits for the other transaction), then sees the stored answer once the first
+commits, or claims the key itself if the first rolled back or its process died.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +20,17 @@ WHERE expires_at <= now()
                             WHERE expires_at <= now() LIMIT 20)))
 """
 
+# The answer is filled in by `complete` before the transaction commits; the placeholder
+# status is never seen outside it.
 _CLAIM = """
-INSERT INTO idempotency_keys (admin_id, key, fingerprint, expires_at)
-VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+INSERT INTO idempotency_keys (admin_id, key, fingerprint, status, expires_at)
+VALUES ($1, $2, $3, 0, now() + make_interval(secs => $4))
 ON CONFLICT (admin_id, key) DO NOTHING
 RETURNING true
 """
 
 _STORED = """
-SELECT fingerprint, status, headers, body, committed_at IS NOT NULL AS committed
+SELECT fingerprint, status, headers, body
 FROM idempotency_keys
 WHERE admin_id = $1 AND key = $2 AND expires_at > now()
 """
@@ -32,39 +39,24 @@ WHERE admin_id = $1 AND key = $2 AND expires_at > now()
 @dataclass(frozen=True)
 class Stored:
     fingerprint: str
-    # None while the first request is still running
-    status: int | None
+    status: int
     headers: dict[str, str] | None
     body: bytes | None
-    # the first request's write committed (its answer may still be missing)
-    committed: bool
 
 
 async def claim(
     connection: Connection, admin_id: int, key: str, fingerprint: str, ttl: int
 ) -> Stored | None:
-    """None when the key is now ours; otherwise what the key already holds."""
-    for _ in range(2):
-        await connection.execute(_FORGET_EXPIRED, admin_id, key)
-        if await connection.fetchval(_CLAIM, admin_id, key, fingerprint, float(ttl)):
-            return None
-        row = await connection.fetchrow(_STORED, admin_id, key)
-        if row is not None:
-            return Stored(
-                row["fingerprint"], row["status"], row["headers"], row["body"], row["committed"]
-            )
-        # it expired or was released between the two statements: claim again
-    raise RuntimeError("idempotency key could not be claimed")
-
-
-async def mark_committed(connection: Connection, admin_id: int, key: str) -> None:
-    """Inside the write's own transaction: the key then says the effect happened, whatever
-    becomes of the answer (a crash before `complete` leaves no doubt about the money)."""
-    await connection.execute(
-        "UPDATE idempotency_keys SET committed_at = now() WHERE admin_id = $1 AND key = $2",
-        admin_id,
-        key,
-    )
+    """Inside the write's transaction: None when the key is now ours; otherwise what the key
+    holds. Waits (up to the lock timeout) while another transaction holds the same key."""
+    await connection.execute(_FORGET_EXPIRED, admin_id, key)
+    if await connection.fetchval(_CLAIM, admin_id, key, fingerprint, float(ttl)):
+        return None
+    row = await connection.fetchrow(_STORED, admin_id, key)
+    if row is None:
+        # expired between the two statements (its owner's transaction is long gone)
+        raise RuntimeError("idempotency key expired while being claimed")
+    return Stored(row["fingerprint"], row["status"], row["headers"], row["body"])
 
 
 async def complete(
@@ -83,11 +75,4 @@ async def complete(
         status,
         headers,
         body,
-    )
-
-
-async def release(connection: Connection, admin_id: int, key: str) -> None:
-    """The request failed unexpectedly: nothing was done, a retry may run it."""
-    await connection.execute(
-        "DELETE FROM idempotency_keys WHERE admin_id = $1 AND key = $2", admin_id, key
     )

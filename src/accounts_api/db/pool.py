@@ -1,7 +1,10 @@
-"""The asyncpg connection pool, with the codecs the app relies on."""
+"""The asyncpg connection pool, with the codecs the app relies on and the time bounds every
+database interaction has (contract-free: issue 6)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -10,6 +13,14 @@ from asyncpg.pool import PoolConnectionProxy
 
 # A connection as handlers see it: a plain one or one borrowed from the pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+# a client-side bound past the server's statement_timeout, for a connection that went silent
+COMMAND_TIMEOUT_MARGIN = 5.0
+
+
+class DatabaseUnavailable(Exception):
+    """No connection could be had in time: the database is down, refusing, or every pooled
+    connection is busy."""
 
 
 async def _init_connection(connection: Connection) -> None:
@@ -22,7 +33,60 @@ def _encode_json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-async def create_pool(database_url: str, size: int) -> asyncpg.Pool[asyncpg.Record]:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=size, init=_init_connection)
+class Database:
+    """The pool as the app uses it: a connection within `acquire_timeout`, else
+    DatabaseUnavailable, never an endless wait."""
+
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], acquire_timeout: float):
+        self.pool = pool
+        self.acquire_timeout = acquire_timeout
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+        try:
+            connection = await self.pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError:
+            raise DatabaseUnavailable("no database connection became free in time") from None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise DatabaseUnavailable(f"cannot connect to the database: {error}") from None
+        try:
+            yield connection
+        finally:
+            await self.pool.release(connection)
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self.acquire() as connection:
+            return await connection.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self.acquire() as connection:
+            return await connection.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        async with self.acquire() as connection:
+            return await connection.execute(sql, *args)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+async def create_pool(
+    database_url: str,
+    size: int,
+    session_settings: Mapping[str, str] | None = None,
+    statement_timeout: float | None = None,
+) -> asyncpg.Pool[asyncpg.Record]:
+    # no connection is opened here: the service starts (and says it is not ready) while
+    # the database is down, and connects once it is back
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=0,
+        max_size=size,
+        init=_init_connection,
+        server_settings=dict(session_settings or {}),
+        command_timeout=(
+            statement_timeout + COMMAND_TIMEOUT_MARGIN if statement_timeout is not None else None
+        ),
+    )
     assert pool is not None
     return pool

@@ -132,6 +132,10 @@ CreateHook = Callable[[Connection, Context, "WritePayload"], Awaitable[object]]
 UpdateHook = Callable[[Connection, Context, object, "WritePayload"], Awaitable[None]]
 DeleteHook = Callable[[Connection, Context, object], Awaitable[None]]
 ActionHook = Callable[[Connection, Context, object], Awaitable[None]]
+# The record a write will lock, from the URL key (None on a collection) and the decoded
+# body ({} when it is not a JSON object): writes naming the same record take turns in the
+# worker before they take a connection (write_queue.py). None: no turn to take.
+WriteQueueKey = Callable[[str | None, Mapping[str, object]], str | None]
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,8 @@ class Resource:
     versioned: bool = False
     # how a read locks the row (a LEFT JOIN needs `FOR UPDATE OF <alias>`)
     row_lock: str = "FOR UPDATE"
+    # which record a write to this resource locks, for the worker's write queues
+    write_queue: WriteQueueKey | None = None
 
     @property
     def links_path(self) -> str:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accounts_api.db.pool import Connection
+from accounts_api.db.pool import Connection, Database
 from accounts_api.jsonapi.body import (
     WritePayload,
     decode,
@@ -26,14 +26,14 @@ from accounts_api.jsonapi.body import (
     parse_update,
     read_body,
 )
-from accounts_api.jsonapi.declaration import Context, Relationship, Resource
+from accounts_api.jsonapi.declaration import Context, Relationship, Resource, WriteQueueKey
 from accounts_api.jsonapi.document import API_PREFIX, Renderer, page_links
 from accounts_api.jsonapi.errors import (
     Forbidden,
     JsonApiError,
     RecordNotFound,
 )
-from accounts_api.jsonapi.idempotency import Idempotency, write_transaction
+from accounts_api.jsonapi.idempotency import WRITES, Idempotency, write_transaction
 from accounts_api.jsonapi.negotiation import (
     base_url,
     check_accept,
@@ -42,8 +42,11 @@ from accounts_api.jsonapi.negotiation import (
 from accounts_api.jsonapi.query import Query, QueryParser
 from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.versioning import check_if_match, entity_tag, if_match
+from accounts_api.jsonapi.write_queue import WriteQueues
 
 Handler = Callable[[Request, Context, Connection], Awaitable[Response]]
+# how long a write waits for its turn on a record when the app does not say
+DEFAULT_QUEUE_WAIT = 5.0
 
 
 class Authenticator(Protocol):
@@ -97,8 +100,9 @@ class Api:
 
     registry: dict[str, Resource]
     authenticate: Authenticator
-    pool: Callable[[Request], asyncpg.Pool]
+    database: Callable[[Request], Database]
     idempotency: Idempotency = field(default_factory=Idempotency)
+    write_queues: WriteQueues = field(default_factory=lambda: WriteQueues(DEFAULT_QUEUE_WAIT))
 
     def routes(self, resource: Resource) -> list[Route]:
         base = f"{API_PREFIX}/{resource.path}"
@@ -112,7 +116,7 @@ class Api:
             routes.append(
                 Route(
                     f"{base}/{{key}}/{name}",
-                    self.wrap(self._action_endpoint(resource, name)),
+                    self.wrap(self._action_endpoint(resource, name), resource.write_queue),
                     methods=["POST"],
                 )
             )
@@ -132,7 +136,9 @@ class Api:
             routes.append(
                 Route(
                     f"{base}/{{key}}/relationships/{relationship.key}",
-                    self.wrap(self._relationship_endpoint(resource, relationship)),
+                    self.wrap(
+                        self._relationship_endpoint(resource, relationship), resource.write_queue
+                    ),
                     methods=rel_methods,
                 )
             )
@@ -145,21 +151,38 @@ class Api:
                     )
                 )
         routes.append(
-            Route(base, self.wrap(self._collection_endpoint(resource)), methods=collection_methods)
+            Route(
+                base,
+                self.wrap(self._collection_endpoint(resource), resource.write_queue),
+                methods=collection_methods,
+            )
         )
         routes.append(
-            Route(member, self.wrap(self._member_endpoint(resource)), methods=member_methods)
+            Route(
+                member,
+                self.wrap(self._member_endpoint(resource), resource.write_queue),
+                methods=member_methods,
+            )
         )
         return routes
 
-    def wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        """One pooled connection per request, taken once the body is in: authentication and
-        the handler share it, and a slow upload holds no connection."""
+    def wrap(
+        self, handler: Handler, write_queue: WriteQueueKey | None = None
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """One pooled connection per request, taken once the body is in and the request's
+        turn on the record it writes has come (write_queue.py): authentication and the
+        handler share it, and neither a slow upload nor a queued writer holds one."""
 
         async def endpoint(request: Request) -> Response:
-            if request.method in ("POST", "PATCH", "PUT"):
-                await read_body(request)
-            async with self.pool(request).acquire() as connection:
+            queue_key = None
+            if request.method in WRITES:
+                body = await read_body(request) if request.method != "DELETE" else b""
+                if write_queue is not None:
+                    queue_key = write_queue(request.path_params.get("key"), _document(body))
+            async with (
+                self.write_queues.turn(queue_key),
+                self.database(request).acquire() as connection,
+            ):
                 context = await self.authenticate(request, connection)
                 return await self.idempotency.run(
                     request,
@@ -476,9 +499,18 @@ async def _retried(
         try:
             return await handler(request, context, connection)
         except asyncpg.DeadlockDetectedError:
-            if attempt == DEADLOCK_RETRIES - 1 or getattr(request.state, "committed", False):
+            if attempt == DEADLOCK_RETRIES - 1 or getattr(request.state, "written", False):
                 raise
     raise AssertionError("unreachable")
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    """The body as a write queue reads it: a JSON object, else nothing (the handler then
+    refuses the body with the contract's error)."""
+    try:
+        return decode(body)
+    except JsonApiError:
+        return {}
 
 
 def _lookup_key(raw_key: str, resource: Resource) -> object:

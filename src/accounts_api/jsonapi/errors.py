@@ -22,6 +22,8 @@ class JsonApiError(Exception):
     status = 400
     code = "400"
     title = "Bad Request"
+    # seconds after which a retry may succeed, sent as Retry-After (409, 429, 503)
+    retry_after: int | None = None
 
     def __init__(self, detail: str, *, pointer: str | None = None, title: str | None = None):
         super().__init__(detail)
@@ -250,6 +252,36 @@ class Conflict(JsonApiError):
     status, code, title = 409, "409", "Conflict"
 
 
+class LockTimeout(Conflict):
+    """A row this write needs stayed locked by another transaction past the lock timeout."""
+
+    retry_after = 1
+
+    def __init__(self) -> None:
+        super().__init__("The record is being changed by another request; retry in a moment.")
+
+
+class UriTooLong(JsonApiError):
+    status, code, title = 414, "414", "URI Too Long"
+
+    def __init__(self, limit: int):
+        super().__init__(f"The query string exceeds the limit of {limit} bytes.")
+
+
+class HeaderFieldsTooLarge(JsonApiError):
+    status, code, title = 431, "431", "Request Header Fields Too Large"
+
+    def __init__(self, limit: int):
+        super().__init__(f"The request headers exceed the limit of {limit} bytes.")
+
+
+class ServiceUnavailable(JsonApiError):
+    """The database is unreachable, overloaded or too slow: nothing was done, retry later."""
+
+    status, code, title = 503, "503", "Service Unavailable"
+    retry_after = 5
+
+
 class UnprocessableRequest(JsonApiError):
     status, code, title = 422, "422", "Unprocessable Request"
 
@@ -268,18 +300,6 @@ class UnsupportedMediaType(JsonApiError):
         super().__init__(
             "All requests that create or update must use the 'application/vnd.api+json' "
             f"Content-Type. This request specified '{media_type}'."
-        )
-
-
-class DoneButNoAnswer(JsonApiError):
-    """A write committed, then building its answer failed: kept as the key's answer."""
-
-    status, code, title = 500, "500", "Internal Server Error"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The request was carried out, but its answer could not be built;"
-            " read the resource to see its state."
         )
 
 

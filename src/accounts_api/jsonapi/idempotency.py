@@ -2,12 +2,16 @@
 first answer again instead of a second effect.
 
 - The key is 1 to 255 printable ASCII characters, scoped to the admin user.
-- The first request's status and body are kept, with a fingerprint of the request
-  (method, path, query, body), for the configured time (24 hours by default).
-- A retry with the same key and the same request replays them with
-  `Idempotent-Replayed: true`; the same key with another request is 422; a retry while
-  the first still runs is 409.
-- A request that fails unexpectedly (500) releases its key: nothing happened, a retry runs.
+- The key is claimed, the write done and its answer (status and body, with a fingerprint
+  of the request: method, path, query, body) kept in ONE transaction, for the configured
+  time (24 hours by default). So a key exists exactly when its write committed: a write
+  cut off by a crash or a lost connection left nothing, and its retry runs afresh.
+- A retry with the same key and the same request replays the answer with
+  `Idempotent-Replayed: true`; the same key with another request is 422. A retry while the
+  first still runs waits for it (its claim is an uncommitted row), up to the lock timeout,
+  then answers 409 with `Retry-After`.
+- An unexpected failure (500) or an outage (503) rolls the whole transaction back, the
+  claim with it: a retry runs.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,7 +32,6 @@ from accounts_api.jsonapi.declaration import Context
 from accounts_api.jsonapi.errors import (
     BadRequest,
     Conflict,
-    DoneButNoAnswer,
     ErrorList,
     JsonApiError,
     UnprocessableRequest,
@@ -43,16 +47,20 @@ _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 _KEPT_HEADERS = ("content-type", "location", "etag")
 
 
+class InFlight(Conflict):
+    retry_after = 1
+
+    def __init__(self) -> None:
+        super().__init__("A request with this Idempotency-Key is still being processed.")
+
+
 @asynccontextmanager
 async def write_transaction(request: Request, connection: Connection) -> AsyncIterator[None]:
-    """The transaction of a write; once it commits, a failure afterwards (building the
-    answer) must not free the key, or a retry would do the write again."""
+    """The transaction of a write (a savepoint inside a keyed request's transaction). Once
+    it is over, a deadlock retry must not run the write again."""
     async with connection.transaction():
         yield
-        claim = getattr(request.state, "idempotency_claim", None)
-        if claim is not None:
-            await idempotency.mark_committed(connection, *claim)
-    request.state.committed = True
+    request.state.written = True
 
 
 async def _fingerprint(request: Request) -> str:
@@ -61,6 +69,13 @@ async def _fingerprint(request: Request) -> str:
         digest.update(part.encode() + b"\n")
     digest.update(await read_body(request))
     return digest.hexdigest()
+
+
+class _Abandon(Exception):
+    """Leaves the keyed transaction with a rollback, answering `response`."""
+
+    def __init__(self, response: Response):
+        self.response = response
 
 
 class Idempotency:
@@ -80,35 +95,42 @@ class Idempotency:
         if not _VALID_KEY.fullmatch(key):
             raise BadRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
         fingerprint = await _fingerprint(request)
-        stored = await idempotency.claim(connection, context.admin_id, key, fingerprint, self.ttl)
+        try:
+            async with connection.transaction():
+                return await self._keyed(request, context, connection, key, fingerprint, handler)
+        except _Abandon as abandoned:
+            return abandoned.response
+
+    async def _keyed(
+        self,
+        request: Request,
+        context: Context,
+        connection: Connection,
+        key: str,
+        fingerprint: str,
+        handler: Callable[[], Awaitable[Response]],
+    ) -> Response:
+        try:
+            stored = await idempotency.claim(
+                connection, context.admin_id, key, fingerprint, self.ttl
+            )
+        except asyncpg.LockNotAvailableError:
+            raise InFlight() from None
         if stored is not None:
             return self._replay(stored, fingerprint)
-        request.state.idempotency_claim = (context.admin_id, key)
         try:
             response = await handler()
         except (JsonApiError, ErrorList) as error:
+            # the write's own savepoint is rolled back; its refusal is the key's answer
             response = error_response(flatten(error))
-        except BaseException:
-            if getattr(request.state, "committed", False):
-                await self._store(connection, context, key, error_response([DoneButNoAnswer()]))
-            else:
-                await idempotency.release(connection, context.admin_id, key)
-            raise
-        if response.status_code >= 500 and not getattr(request.state, "committed", False):
-            await idempotency.release(connection, context.admin_id, key)
-            return response
-        await self._store(connection, context, key, response)
-        return response
-
-    @staticmethod
-    async def _store(
-        connection: Connection, context: Context, key: str, response: Response
-    ) -> None:
+        if response.status_code >= 500:
+            raise _Abandon(response)
         kept = response.headers
         headers = {name: kept[name] for name in _KEPT_HEADERS if name in kept}
         await idempotency.complete(
             connection, context.admin_id, key, response.status_code, headers, bytes(response.body)
         )
+        return response
 
     @staticmethod
     def _replay(stored: idempotency.Stored, fingerprint: str) -> Response:
@@ -116,12 +138,6 @@ class Idempotency:
             raise UnprocessableRequest(
                 "This Idempotency-Key was already used for a different request."
             )
-        if stored.status is None and stored.committed:
-            # the first request's write committed, then its process died before the answer
-            # was kept: say so rather than run it again or answer 409 for a day
-            raise DoneButNoAnswer()
-        if stored.status is None:
-            raise Conflict("A request with this Idempotency-Key is still being processed.")
         headers = dict(stored.headers or {})
         media_type = headers.pop("content-type", None)
         headers["idempotent-replayed"] = "true"

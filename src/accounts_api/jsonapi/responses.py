@@ -17,7 +17,10 @@ def json_response(document: Mapping[str, Any], status: int = 200, **headers: str
 
 
 def error_response(errors: list[JsonApiError], headers: dict[str, str] | None = None) -> Response:
-    """The HTTP status is the first error's (contract §0.4)."""
+    """The HTTP status is the first error's (contract §0.4), and so is Retry-After."""
+    first = errors[0]
+    if first.retry_after is not None:
+        headers = {**(headers or {}), "retry-after": str(first.retry_after)}
     return Response(
-        encode_errors(errors), status_code=errors[0].status, media_type=MEDIA_TYPE, headers=headers
+        encode_errors(errors), status_code=first.status, media_type=MEDIA_TYPE, headers=headers
     )

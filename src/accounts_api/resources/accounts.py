@@ -20,6 +20,7 @@ from accounts_api.jsonapi.declaration import (
     Writer,
 )
 from accounts_api.jsonapi.errors import RecordNotFound
+from accounts_api.resources.balance_changes import account_in_url
 from accounts_api.resources.timezones import valid_timezones
 from accounts_api.resources.validation import raise_invalid, wire_errors
 
@@ -310,5 +311,6 @@ ACCOUNTS = Resource(
     ),
     writer=Writer(create=create, update=update, delete=delete),
     versioned=True,
+    write_queue=account_in_url,
     row_lock="FOR UPDATE OF a",
 )

@@ -27,7 +27,11 @@ from accounts_api.jsonapi.query import QueryParser
 from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.versioning import check_if_match, if_match
 from accounts_api.resources.accounts import ACCOUNTS
-from accounts_api.resources.balance_changes import change_balance
+from accounts_api.resources.balance_changes import (
+    account_by_external_id,
+    account_in_data_id,
+    change_balance,
+)
 from accounts_api.resources.validation import raise_invalid
 
 BALANCES = Resource(
@@ -36,6 +40,7 @@ BALANCES = Resource(
     from_sql="accounts a",
     id_sql="a.external_id",
     attributes=(Attribute("balance", ValueType.DECIMAL, "a.balance", creatable=False),),
+    write_queue=account_by_external_id,
 )
 BALANCE_CORRECTION = Resource(
     type="balance-correction",
@@ -48,6 +53,7 @@ BALANCE_CORRECTION = Resource(
         # write-only: never rendered
         Attribute("correction", ValueType.DECIMAL, "NULL", creatable=False),
     ),
+    write_queue=account_in_data_id,
 )
 
 Operation = Callable[
@@ -159,12 +165,15 @@ def routes(api: Api) -> list[Route]:
     return [
         Route(
             f"{accounts}/balance",
-            api.wrap(_endpoint(api, BALANCES, set_balance)),
+            api.wrap(_endpoint(api, BALANCES, set_balance), BALANCES.write_queue),
             methods=["PATCH", "PUT"],
         ),
         Route(
             f"{accounts}/balance-correction",
-            api.wrap(_endpoint(api, BALANCE_CORRECTION, correct_balance)),
+            api.wrap(
+                _endpoint(api, BALANCE_CORRECTION, correct_balance),
+                BALANCE_CORRECTION.write_queue,
+            ),
             methods=["PATCH", "PUT"],
         ),
     ]

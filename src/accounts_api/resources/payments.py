@@ -21,7 +21,7 @@ from accounts_api.jsonapi.declaration import (
     Writer,
 )
 from accounts_api.jsonapi.errors import RecordNotFound
-from accounts_api.resources.balance_changes import change_balance
+from accounts_api.resources.balance_changes import change_balance, linked_account
 from accounts_api.resources.validation import raise_invalid
 
 _STATUS_NAME = (
@@ -226,4 +226,5 @@ PAYMENTS = Resource(
     extra_sorts={"rollback_at": "p.rolledback_at"},
     writer=Writer(create=create),
     actions={"rollback": rollback},
+    write_queue=linked_account,
 )

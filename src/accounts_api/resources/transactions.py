@@ -18,7 +18,7 @@ from accounts_api.jsonapi.declaration import (
     ValueType,
     Writer,
 )
-from accounts_api.resources.balance_changes import change_balance
+from accounts_api.resources.balance_changes import change_balance, linked_account
 from accounts_api.resources.validation import raise_invalid
 
 
@@ -110,4 +110,5 @@ TRANSACTIONS = Resource(
     ),
     extra_sorts={"account_id": "t.account_id", "service_id": "t.service_id"},
     writer=Writer(create=create),
+    write_queue=linked_account,
 )

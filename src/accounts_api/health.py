@@ -1,0 +1,62 @@
+"""Liveness and readiness for orchestrators and load balancers, outside the API prefix and
+without authentication.
+
+- `GET /healthz`: the process answers; the database is not consulted, so a database outage
+  does not get healthy processes restarted.
+- `GET /readyz`: the database answers within the pool's acquire timeout and its schema is at
+  the migrations' head; 503 otherwise, so a balancer sends no traffic to an instance that
+  cannot serve it. It turns ready again by itself once the database is back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from accounts_api.db import migrate
+from accounts_api.db.pool import Database, DatabaseUnavailable
+
+JSON = "application/json"
+# how long readiness waits for the database's answer (a probe must not hang either)
+CHECK_TIMEOUT = 2.0
+
+
+def _status(document: dict[str, Any], status: int) -> Response:
+    headers = {"cache-control": "no-store"}
+    if status == 503:
+        headers["retry-after"] = "5"
+    return Response(msgspec.json.encode(document), status, headers=headers, media_type=JSON)
+
+
+def health_routes(database: Callable[[Request], Database]) -> list[Route]:
+    head = migrate.head_revision()
+
+    async def healthz(request: Request) -> Response:
+        return _status({"status": "ok"}, 200)
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with database(request).acquire() as connection:
+                revision = await connection.fetchval(
+                    "SELECT version_num FROM alembic_version", timeout=CHECK_TIMEOUT
+                )
+        except asyncpg.UndefinedTableError:
+            revision = None
+        except (DatabaseUnavailable, asyncpg.PostgresError, OSError, TimeoutError) as error:
+            return _status({"status": "unavailable", "database": str(error)}, 503)
+        if revision != head:
+            detail = {"status": "unavailable", "database": "reachable"}
+            detail["migrations"] = f"at {revision or 'none'}, head is {head}"
+            return _status(detail, 503)
+        return _status({"status": "ok", "migrations": head}, 200)
+
+    return [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+    ]

@@ -1,0 +1,102 @@
+"""Liveness and readiness (issue 6): /healthz answers without the database, /readyz says
+whether the database answers and its schema is at head."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+from starlette.testclient import TestClient
+
+from accounts_api.app import create_app
+from accounts_api.db import embedded, migrate
+from accounts_api.settings import Settings
+from tests.conftest import ROOT, SECRET, run
+
+
+def client_for(database_url: str) -> TestClient:
+    settings = Settings(
+        database_url=database_url,
+        data_dir=ROOT / "var" / "test-data",
+        token_lifetime=None,
+        pool_size=2,
+        secret_key_env=SECRET,
+        acquire_timeout=2.0,
+    )
+    return TestClient(create_app(settings))
+
+
+def free_port() -> int:
+    async def probe() -> int:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port: int = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        return port
+
+    return int(run(probe()))
+
+
+@pytest.fixture
+def unmigrated_url(database_url: str) -> Iterator[str]:
+    """A database of its own on the test server, without the schema."""
+    name = "accounts_api_test_unmigrated"
+    admin = embedded.with_database(database_url, "postgres")
+
+    async def execute(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    run(execute(f"CREATE DATABASE {name}"))
+    yield embedded.with_database(database_url, name)
+    run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def test_healthz_answers_without_authentication(app_client: TestClient) -> None:
+    response = app_client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_healthz_answers_while_the_database_is_unreachable() -> None:
+    with client_for(f"postgresql://nobody@127.0.0.1:{free_port()}/none") as client:
+        assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_is_ok_when_the_schema_is_at_head(app_client: TestClient) -> None:
+    response = app_client.get("/readyz")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ok", "migrations": migrate.head_revision()}
+
+
+def test_readyz_is_503_while_the_database_is_unreachable() -> None:
+    with client_for(f"postgresql://nobody@127.0.0.1:{free_port()}/none") as client:
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert response.headers["retry-after"] == "5"
+
+
+def test_readyz_is_503_until_the_migrations_are_applied(unmigrated_url: str) -> None:
+    with client_for(unmigrated_url) as client:
+        before = client.get("/readyz")
+        migrate.upgrade(unmigrated_url)
+        after = client.get("/readyz")
+
+    assert before.status_code == 503
+    assert before.json() == {
+        "status": "unavailable",
+        "database": "reachable",
+        "migrations": f"at none, head is {migrate.head_revision()}",
+    }
+    assert after.status_code == 200, after.text
