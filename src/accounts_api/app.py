@@ -170,6 +170,9 @@ _UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.OperatorInterventionError,  # class 57: statement timeout, admin shutdown
     asyncpg.IdleInTransactionSessionTimeoutError,
     asyncpg.ConnectionDoesNotExistError,
+    # how asyncpg reports a pooled session the server ended while it was idle, on its next
+    # use (the pool then replaces the connection)
+    asyncpg.InternalClientError,
     OSError,
     TimeoutError,  # asyncpg's client-side command timeout
 )
