@@ -341,3 +341,61 @@ def test_verify_raises_what_sql_raises() -> None:
         condition.verify()
     assert caught.value.as_dict() == invalid_value("a,b is not a valid value for name_eq.")
     resolve_filter(ACCOUNTS, "name_eq", "a").verify()
+
+
+# issue 6: numbers no column holds are 107 before any Decimal or int is made of them (a
+# Decimal with 16,384 fractional digits was a 500: PostgreSQL's numeric refused the parameter)
+
+HOSTILE_NUMBERS = {
+    "exponent": "1e1000000",
+    "tiny-exponent": "1e-1000000",
+    "exponent-past-decimal": "1e99999999999999999999",
+    "zero-with-exponent": "0e1000000",
+    "fraction-16384-digits": "0." + "1" * 16_384,
+    "fraction-1001-digits": "0." + "1" * 1_001,
+    "integer-5000-digits": "1" * 5_000,
+    "integer-100k-digits": "-" + "9" * 100_000,
+    "all-at-once": "9" * 5_000 + "." + "9" * 5_000 + "e-1000000",
+}
+NUMERIC_FILTERS = [
+    (ACCOUNTS, "balance_gt"),
+    (ACCOUNTS, "max_call_duration_in"),
+    (ACCOUNTS, "currency_id_eq"),
+    (ACCOUNTS, "currency_id_not_in"),
+    (ACCOUNTS, "contractor.id"),
+    (EVENTS, "created_at_lt"),
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_NUMBERS.values(), ids=HOSTILE_NUMBERS.keys())
+@pytest.mark.parametrize(("resource", "name"), NUMERIC_FILTERS)
+def test_hostile_numbers_are_107(resource: Resource, name: str, value: str) -> None:
+    assert filter_error(resource, name, value) == invalid_value(
+        f"{value} is not a valid value for {name}."
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-01-01T00:00:00." + "1" * 16_384,
+        "2024-01-01T00:00:00.000000000000000000000000000000000000000000000001Z",
+    ],
+    ids=["fraction-16384-digits", "longer-than-any-timestamp"],
+)
+def test_datetime_longer_than_any_timestamp_is_107(value: str) -> None:
+    assert filter_error(EVENTS, "created_at_gt", value) == invalid_value(
+        f"{value} is not a valid value for created_at_gt."
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1e999", Decimal("1E+999")),
+        ("-0." + "9" * 1000, Decimal("-0." + "9" * 1000)),
+        ("0.000", Decimal("0.000")),
+    ],
+)
+def test_numbers_up_to_what_numeric_holds_are_compared(value: str, expected: Decimal) -> None:
+    assert sql(ACCOUNTS, "balance_gt", value) == ("a.balance::numeric > $1::numeric", [expected])
