@@ -166,7 +166,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     database_url = settings.database_url
     secret = settings.secret_key()
     authenticator = JwtAuthenticator(secret, settings.token_lifetime)
-    api = Api(REGISTRY, authenticator, pool_of, Idempotency(settings.idempotency_ttl))
+    api = Api(
+        REGISTRY,
+        authenticator,
+        pool_of,
+        Idempotency(settings.idempotency_ttl),
+        max_filter_values=settings.max_filter_values,
+    )
     routes: list[Any] = [
         Route(
             f"{API_PREFIX}/auth",

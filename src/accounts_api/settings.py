@@ -8,6 +8,7 @@
 | ACCOUNTS_API_TOKEN_LIFETIME   | unset: tokens without `exp` (as Yeti)     |
 | ACCOUNTS_API_DB_POOL_SIZE     | 10 connections per worker                 |
 | ACCOUNTS_API_IDEMPOTENCY_TTL  | 86400: idempotency keys are kept 24 hours |
+| ACCOUNTS_API_MAX_FILTER_VALUES | 100: values one filter takes (`in`, `cont_any`, `id=1,2`) |
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Settings:
     pool_size: int
     secret_key_env: str | None
     idempotency_ttl: int = 24 * 60 * 60
+    # issue 6: request bounds
+    max_filter_values: int = 100
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -51,6 +54,14 @@ class Settings:
             raise ConfigurationError(
                 "ACCOUNTS_API_TOKEN_LIFETIME must be a positive number of seconds"
             )
+        # issue 6: request bounds
+        filter_values = env.get("ACCOUNTS_API_MAX_FILTER_VALUES", "").strip()
+        try:
+            max_filter_values = int(filter_values) if filter_values else 100
+        except ValueError:
+            max_filter_values = 0
+        if max_filter_values <= 0:
+            raise ConfigurationError("ACCOUNTS_API_MAX_FILTER_VALUES must be a positive integer")
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             data_dir=Path(env.get("ACCOUNTS_API_DATA_DIR") or "var").resolve(),
@@ -58,6 +69,7 @@ class Settings:
             pool_size=max(pool, 1),
             secret_key_env=env.get("ACCOUNTS_API_SECRET_KEY") or None,
             idempotency_ttl=idempotency_ttl,
+            max_filter_values=max_filter_values,
         )
 
     @property

@@ -6,7 +6,8 @@ expressions come only from declarations; values are always bind parameters.
 
 Where Yeti silently ignores a bad value (a non-numeric number, an unknown boolean) we
 answer 107 instead: a filter that is dropped returns rows the client did not ask for. So is a
-number no column holds (issue 6).
+number no column holds, and a list longer than the server takes (issue 6: 5,000 `cont_any`
+patterns kept PostgreSQL busy for two minutes).
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ from decimal import Decimal
 from accounts_api import numerals
 from accounts_api.jsonapi.body import integer_key
 from accounts_api.jsonapi.declaration import Attribute, FilterFamily, Resource, underscore
-from accounts_api.jsonapi.errors import FilterNotAllowed, InvalidFieldValue, InvalidFilterValue
+from accounts_api.jsonapi.errors import (
+    FilterNotAllowed,
+    InvalidFieldValue,
+    InvalidFilterValue,
+    TooManyFilterValues,
+)
 
 MULTI_VALUE = frozenset({"in", "not_in", "cont_any"})
+# values one filter takes by default; the application passes its own (QueryParser)
+MAX_VALUES = 100
 # ISO 8601 with microseconds and a zone is 32 characters; nothing longer is a timestamp
 MAX_DATETIME_LENGTH = 64
 
@@ -43,28 +51,31 @@ class FilterCondition:
     name: str
     values: list[str]
     build: Callable[[FilterCondition, list[object]], str | None]
+    max_values: int = MAX_VALUES
 
     def verify(self) -> None:
         """Value checks run after all parameters parsed cleanly (contract §0.5, step 7)."""
         self.sql([])
 
     def sql(self, args: list[object]) -> str | None:
+        if len(self.values) > self.max_values:
+            raise TooManyFilterValues(self.name, self.max_values)
         return self.build(self, args)
 
 
 def resolve_filter(
-    resource: Resource, raw_name: str, raw_value: str | list[str]
+    resource: Resource, raw_name: str, raw_value: str | list[str], *, max_values: int = MAX_VALUES
 ) -> FilterCondition:
     name = underscore(raw_name)
     values = _values(raw_value)
     if any("\x00" in value for value in values):
-        return FilterCondition(name, values, _reject)
+        return FilterCondition(name, values, _reject, max_values)
     table = _filter_table(resource)
     builder = table.get(name)
     if builder is None:
         # contract §2.5: `contractor.name` reports `name is not allowed.`
         raise FilterNotAllowed(name.rsplit(".", 1)[-1])
-    return FilterCondition(name, values, builder)
+    return FilterCondition(name, values, builder, max_values)
 
 
 def csv_values(raw: str) -> list[str]:
