@@ -237,11 +237,16 @@ def api(app_client: TestClient, token: str, clean_database: None) -> Api:
     return Api(app_client, token)
 
 
-@pytest.fixture
-def clean_database(db: Db) -> None:
+def empty_database(db: Db) -> None:
+    """Every table emptied; the default currency and the admins stay."""
     db.execute(
         "TRUNCATE ledger_entries; "
         + "; ".join(f"DELETE FROM {table}" for table in TABLES)
         + "; DELETE FROM currencies WHERE id <> 0"
         + "; UPDATE currencies SET name = 'USD', rate = 1, rate_provider_id = NULL WHERE id = 0"
     )
+
+
+@pytest.fixture
+def clean_database(db: Db) -> None:
+    empty_database(db)

@@ -213,6 +213,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         database_of,
         Idempotency(settings.idempotency_ttl),
         WriteQueues(settings.lock_timeout),
+        max_filter_values=settings.max_filter_values,
     )
     routes: list[Any] = [
         *health_routes(database_of),

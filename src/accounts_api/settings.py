@@ -15,6 +15,7 @@
 | ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT | 60 seconds: PostgreSQL ends such sessions |
 | ACCOUNTS_API_DB_ACQUIRE_TIMEOUT | 5 seconds: the longest wait for a pooled connection (503) |
 | ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL | 5 seconds: a query whose client left stops |
+| ACCOUNTS_API_MAX_FILTER_VALUES | 100: values one filter takes (`in`, `cont_any`, `id=1,2`) |
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Settings:
     idle_in_transaction_timeout: float = 60.0
     acquire_timeout: float = 5.0
     connection_check_interval: float = 5.0
+    max_filter_values: int = 100
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -66,6 +68,14 @@ class Settings:
             raise ConfigurationError(
                 "ACCOUNTS_API_TOKEN_LIFETIME must be a positive number of seconds"
             )
+        # issue 6: request bounds
+        filter_values = env.get("ACCOUNTS_API_MAX_FILTER_VALUES", "").strip()
+        try:
+            max_filter_values = int(filter_values) if filter_values else 100
+        except ValueError:
+            max_filter_values = 0
+        if max_filter_values <= 0:
+            raise ConfigurationError("ACCOUNTS_API_MAX_FILTER_VALUES must be a positive integer")
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             data_dir=Path(env.get("ACCOUNTS_API_DATA_DIR") or "var").resolve(),
@@ -84,6 +94,7 @@ class Settings:
             connection_check_interval=_positive(
                 env, "ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL", 5
             ),
+            max_filter_values=max_filter_values,
         )
 
     def database_session_settings(self) -> dict[str, str]:

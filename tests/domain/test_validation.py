@@ -59,6 +59,9 @@ def test_is_blank(value: Any, blank: bool) -> None:
         ("0x1A", None),
         ("NaN", None),
         ("Infinity", None),
+        # ASCII digits only, as Rails' numericality: Python would read these as 12 and 1000
+        ("\u0661\u0662", None),
+        ("1_000", None),
         (Decimal("NaN"), None),
         (True, None),
         (None, None),
@@ -146,10 +149,53 @@ def test_check_numericality(
         Decimal("2E+30"),
         Decimal("-9.99E+30"),
         "1e40",
+        # 32 significant digits: abs() would round it to 1e30 (28 digits) and let it pass
+        "1.0000000000000000000000000000001e30",
+        # more fractional digits than a balance carries, trailing zeros included
+        "0." + "0" * 100 + "1",
+        "1." + "0" * 101,
+        # issue 6: each overflowed Decimal arithmetic (500), or was slow, before its range was
+        # known; as text and as the values the body decoder makes
+        "1e1000000",
+        "-1e1000000",
+        "1e-1000000",
+        "1e99999999999999999999",
+        "0e1000000",
+        "0." + "1" * 16_384,
+        "1" * 5_000,
+        "-" + "9" * 100_000,
+        "9" * 5_000 + "." + "9" * 5_000 + "e-1000000",
+        pytest.param(10**5000, id="10**5000"),
+        Decimal("1E+1000000"),
+        Decimal("-1E-1000000"),
+        1e300,
     ],
 )
 def test_out_of_range(raw: Any) -> None:
     assert numericality(raw) == ([("vat", "is out of range")], None)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"only_integer": True},
+        {"greater_than": 0, "less_than_or_equal_to": 32767},
+        {"greater_than_or_equal_to": Decimal(10), "count_text": "10.0"},
+    ],
+)
+def test_out_of_range_is_the_only_error_whatever_else_is_checked(options: dict[str, Any]) -> None:
+    # the comparisons run on the number only once it is known to be in range
+    assert numericality("1e1000000", **options) == ([("vat", "is out of range")], None)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["1e1000000", "1e99999999999999999999", "1" * 5_000, pytest.param(10**5000, id="10**5000")],
+)
+def test_to_decimal_of_a_number_out_of_range_is_none(raw: Any) -> None:
+    # its callers (external-id lookups, invoice periods, rate providers) then treat it as no
+    # number, instead of computing with it
+    assert to_decimal(raw) is None
 
 
 @pytest.mark.parametrize(

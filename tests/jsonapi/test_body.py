@@ -96,6 +96,82 @@ def test_decode_keeps_integers_exact() -> None:
     assert all(type(value) is int for value in document.values())
 
 
+# issue 6: JSON number literals no number can be made of are kept as their text; validation
+# then answers `is out of range` for them, as for the same text sent as a string
+HUGE_LITERALS = {
+    "exponent": "1e1000000",
+    "negative-exponent": "-1e1000000",
+    "exponent-past-decimal": "1e99999999999999999999",
+    "tiny-exponent": "1e-1000000",
+    "fraction-16384-digits": "0." + "1" * 16_384,
+    "integer-5000-digits": "1" * 5_000,
+    "integer-100k-digits": "-" + "9" * 100_000,
+    "all-at-once": "9" * 5_000 + "." + "9" * 5_000 + "e-1000000",
+}
+
+
+@pytest.mark.parametrize("literal", HUGE_LITERALS.values(), ids=HUGE_LITERALS.keys())
+def test_decode_keeps_a_number_too_large_to_hold_as_its_text(literal: str) -> None:
+    body = f'{{"small": 1, "a": {literal}, "float": 1.5, "nested": [{literal}]}}'.encode()
+
+    assert decode(body) == {
+        "small": 1,
+        "a": literal,
+        "float": Decimal("1.5"),
+        "nested": [literal],
+    }
+
+
+def test_decode_with_long_integers_keeps_what_it_decodes_otherwise() -> None:
+    # an integer past Python's 4,300-digit limit takes the second decoder: the rest of the
+    # document must decode exactly as the first would have decoded it
+    document = decode(
+        (
+            '{"z": [1, -2, 0.5, 1e400, true, false, null, "\\u00e9\\n"], "a": {"b": {}}, "long": '
+            + "1" * 5_000
+            + ', "a": 3}'
+        ).encode()
+    )
+
+    assert document == {
+        "z": [1, -2, Decimal("0.5"), Decimal("1E+400"), True, False, None, "\u00e9\n"],
+        "a": 3,
+        "long": "1" * 5_000,
+    }
+    assert list(document) == ["z", "a", "long"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"long": ' + b"1" * 5_000 + b', "a": NaN}',
+        b'{"long": ' + b"1" * 5_000 + b', "a": -Infinity}',
+        b'{"long": ' + b"1" * 5_000 + b', "a": "\\ud800"}',
+        b'{"long": ' + b"1" * 5_000 + b', "\\udfff": 1}',
+        b'{"long": ' + b"1" * 5_000 + b", }",
+        b'{"long": ' + b"1" * 5_000 + b"} x",
+        b'{"long": ' + b"1" * 5_000 + b', "a": "\xff"}',
+        b'{"long": ' + b"1" * 5_000 + b', "a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    ],
+    ids=[
+        "nan",
+        "infinity",
+        "lone-surrogate",
+        "lone-surrogate-key",
+        "trailing-comma",
+        "trailing-garbage",
+        "non-utf8",
+        "deeply-nested",
+    ],
+)
+def test_decode_with_long_integers_refuses_what_the_first_decoder_refuses(body: bytes) -> None:
+    with pytest.raises(BadRequest):
+        decode(body)
+    # the same document without the long integer is refused by the first decoder as well
+    with pytest.raises(BadRequest):
+        decode(body.replace(b"1" * 5_000, b"1"))
+
+
 def test_decode_keeps_key_order() -> None:
     assert list(decode(b'{"z": 1, "a": 2, "m": 3}')) == ["z", "a", "m"]
 

@@ -341,3 +341,150 @@ def test_verify_raises_what_sql_raises() -> None:
         condition.verify()
     assert caught.value.as_dict() == invalid_value("a,b is not a valid value for name_eq.")
     resolve_filter(ACCOUNTS, "name_eq", "a").verify()
+
+
+# issue 6: numbers no column holds are 107 before any Decimal or int is made of them (a
+# Decimal with 16,384 fractional digits was a 500: PostgreSQL's numeric refused the parameter)
+
+HOSTILE_NUMBERS = {
+    "exponent": "1e1000000",
+    "tiny-exponent": "1e-1000000",
+    "exponent-past-decimal": "1e99999999999999999999",
+    "zero-with-exponent": "0e1000000",
+    "fraction-16384-digits": "0." + "1" * 16_384,
+    "fraction-1001-digits": "0." + "1" * 1_001,
+    "integer-5000-digits": "1" * 5_000,
+    "integer-100k-digits": "-" + "9" * 100_000,
+    "all-at-once": "9" * 5_000 + "." + "9" * 5_000 + "e-1000000",
+}
+NUMERIC_FILTERS = [
+    (ACCOUNTS, "balance_gt"),
+    (ACCOUNTS, "max_call_duration_in"),
+    (ACCOUNTS, "currency_id_eq"),
+    (ACCOUNTS, "currency_id_not_in"),
+    (ACCOUNTS, "contractor.id"),
+    (EVENTS, "created_at_lt"),
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_NUMBERS.values(), ids=HOSTILE_NUMBERS.keys())
+@pytest.mark.parametrize(("resource", "name"), NUMERIC_FILTERS)
+def test_hostile_numbers_are_107(resource: Resource, name: str, value: str) -> None:
+    assert filter_error(resource, name, value) == invalid_value(
+        f"{value} is not a valid value for {name}."
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-01-01T00:00:00." + "1" * 16_384,
+        "2024-01-01T00:00:00.000000000000000000000000000000000000000000000001Z",
+    ],
+    ids=["fraction-16384-digits", "longer-than-any-timestamp"],
+)
+def test_datetime_longer_than_any_timestamp_is_107(value: str) -> None:
+    assert filter_error(EVENTS, "created_at_gt", value) == invalid_value(
+        f"{value} is not a valid value for created_at_gt."
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1e999", Decimal("1E+999")),
+        ("-0." + "9" * 1000, Decimal("-0." + "9" * 1000)),
+        ("0.000", Decimal("0.000")),
+    ],
+)
+def test_numbers_up_to_what_numeric_holds_are_compared(value: str, expected: Decimal) -> None:
+    assert sql(ACCOUNTS, "balance_gt", value) == ("a.balance::numeric > $1::numeric", [expected])
+
+
+# issue 6: a filter takes at most `max_values` values (100 by default); a list longer than
+# that is 107 naming the filter, before any of its values is read
+
+
+def too_many(name: str, limit: int) -> dict[str, object]:
+    return invalid_value(f"Too many values for {name}: at most {limit}.")
+
+
+LIST_FILTERS = [
+    (ACCOUNTS, "name_in"),
+    (ACCOUNTS, "name_not_in"),
+    (ACCOUNTS, "name_cont_any"),
+    (ACCOUNTS, "balance_in"),
+    (ACCOUNTS, "currency_id_not_in"),
+    (ACCOUNTS, "uuid_in"),
+    (ACCOUNTS, "id"),
+    (ACCOUNTS, "name"),
+    (ACCOUNTS, "contractor.id"),
+    (ACCOUNTS, "invoice_template.id"),
+    (EVENTS, "status_in"),
+]
+VALID = {
+    "name": "a",
+    "balance": "1.5",
+    "currency_id": "1",
+    "uuid": "29161666-c29c-11e8-a11d-a088b4454590",
+    "id": "1",
+    "contractor.id": "1",
+    "invoice_template.id": "1",
+    "status": "pending",
+}
+
+
+def valid_value(name: str) -> str:
+    return next(value for prefix, value in VALID.items() if name.startswith(prefix))
+
+
+@pytest.mark.parametrize("array", [False, True], ids=["csv", "array"])
+@pytest.mark.parametrize(("resource", "name"), LIST_FILTERS)
+def test_a_list_filter_takes_up_to_the_limit(resource: Resource, name: str, array: bool) -> None:
+    values = [valid_value(name)] * 100
+    condition = resolve_filter(resource, name, values if array else ",".join(values))
+
+    condition.verify()
+    args: list[object] = []
+    assert condition.sql(args) is not None
+    [arg] = args
+    assert isinstance(arg, list) and len(arg) == 100
+
+
+@pytest.mark.parametrize("array", [False, True], ids=["csv", "array"])
+@pytest.mark.parametrize(("resource", "name"), LIST_FILTERS)
+def test_a_list_filter_past_the_limit_is_107(resource: Resource, name: str, array: bool) -> None:
+    values = [valid_value(name)] * 101
+    condition = resolve_filter(resource, name, values if array else ",".join(values))
+
+    with pytest.raises(JsonApiError) as caught:
+        condition.verify()
+    assert caught.value.as_dict() == too_many(name, 100)
+
+
+def test_the_limit_is_the_callers() -> None:
+    resolve_filter(ACCOUNTS, "name_cont_any", "a,b,c", max_values=3).verify()
+
+    for name, value in [("name_cont_any", "a,b,c,d"), ("id", ["1", "2", "3", "4"])]:
+        with pytest.raises(JsonApiError) as caught:
+            resolve_filter(ACCOUNTS, name, value, max_values=3).verify()
+        assert caught.value.as_dict() == too_many(name, 3)
+
+
+def test_the_limit_comes_before_the_values() -> None:
+    # 5,000 values are not read one by one (nor echoed into the detail)
+    values = ["x"] * 5_000
+
+    assert filter_error(ACCOUNTS, "balance_in", values) == too_many("balance_in", 100)
+    # a single-value predicate with too many values is told the same
+    assert filter_error(ACCOUNTS, "name_eq", values) == too_many("name_eq", 100)
+    # below the limit, the contract's detail for two values is kept (§2.5)
+    assert filter_error(ACCOUNTS, "name_eq", "a,b") == invalid_value(
+        "a,b is not a valid value for name_eq."
+    )
+
+
+def test_an_unknown_filter_is_102_however_many_values() -> None:
+    with pytest.raises(JsonApiError) as caught:
+        resolve_filter(ACCOUNTS, "nope_in", ["x"] * 5_000)
+    assert caught.value.as_dict()["code"] == "102"

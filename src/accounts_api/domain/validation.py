@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from accounts_api import numerals
 
 BLANK = "can't be blank"
 TAKEN = "has already been taken"
@@ -29,6 +31,8 @@ INVALID = "is invalid"
 # rate, both far inside PostgreSQL numeric's limits.
 MAX_DECIMAL = Decimal("1e30")
 MAX_FRACTION_DIGITS = 100
+# the same, read on the text before any number is made of it (issue 6); 1e30 has 31 digits
+_NUMBERS = numerals.Bounds(integer_digits=31, fraction_digits=MAX_FRACTION_DIGITS)
 
 # the largest values of PostgreSQL's integer and bigint columns
 INTEGER_MAX = 2**31 - 1
@@ -41,8 +45,7 @@ def is_row_id(value: object, maximum: int = INTEGER_MAX) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= maximum
 
 
-_INTEGER_TEXT = re.compile(r"\A[+-]?\d+\Z")
-_NUMBER_TEXT = re.compile(r"\A\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
+_INTEGER_TEXT = re.compile(r"\A[+-]?[0-9]+\Z")
 
 
 class Errors:
@@ -76,22 +79,23 @@ def is_blank(value: Any) -> bool:
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """The number a raw value denotes (JSON number or numeric string), None if it is none."""
-    if isinstance(value, bool):
+    """The number a raw value denotes (JSON number or numeric string), None if it is none or
+    lies beyond what the API accepts (see `check_numericality`)."""
+    try:
+        return _read_number(value)
+    except ValueError:
         return None
-    if isinstance(value, int | Decimal):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        # only stored values are floats (currency rates); requests decode to Decimal
-        number = Decimal(repr(value))
-    elif isinstance(value, str) and _NUMBER_TEXT.match(value):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-    else:
-        return None
-    return number if number.is_finite() else None
+
+
+def _read_number(value: Any) -> Decimal:
+    """NotANumber or OutOfRange (both ValueErrors), or the number: at most 1e30 in magnitude
+    and MAX_FRACTION_DIGITS fractional digits. Only stored values are floats (currency rates);
+    requests decode to int or Decimal, or keep the text of a number too large to hold."""
+    number = numerals.read_number(value, _NUMBERS)
+    # exact: abs() would round to 28 digits, and 1e30 + 0.1 would pass as 1e30
+    if number.copy_abs() > MAX_DECIMAL:
+        raise numerals.OutOfRange(str(value))
+    return number
 
 
 def decimal_text(value: Decimal) -> str:
@@ -117,13 +121,13 @@ def check_numericality(
         if not allow_nil:
             errors.add(key, NOT_A_NUMBER)
         return None
-    number = to_decimal(raw)
-    if number is None:
+    try:
+        # the range is known before any comparison below computes with the number (issue 6)
+        number = _read_number(raw)
+    except numerals.NotANumber:
         errors.add(key, NOT_A_NUMBER)
         return None
-    exponent = number.as_tuple().exponent
-    fraction_digits = -exponent if isinstance(exponent, int) else 0
-    if abs(number) > MAX_DECIMAL or fraction_digits > MAX_FRACTION_DIGITS:
+    except numerals.OutOfRange:
         errors.add(key, OUT_OF_RANGE)
         return None
     if only_integer and not _INTEGER_TEXT.match(str(raw).strip()):

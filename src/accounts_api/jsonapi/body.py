@@ -1,11 +1,13 @@
 """Request bodies: JSON decoding and the resource-object checks of contract §2.9, §2.10, §2.12.
 
 The result is a `WritePayload` of raw attribute values (JSON numbers as Decimal or int,
-never float) and relationship keys; resources validate the values themselves.
+never float; a number too large or too precise to hold is kept as its text) and relationship
+keys; resources validate the values themselves.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
+from accounts_api import numerals
 from accounts_api.jsonapi.declaration import Relationship, Resource
 from accounts_api.jsonapi.errors import (
     BadRequest,
@@ -33,8 +36,27 @@ MAX_BODY_BYTES = 1024 * 1024
 KEY_DIGITS = 20
 OUT_OF_RANGE: int = 10**KEY_DIGITS
 
-# contract §0.2: a JSON float is read losslessly as a decimal
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
+
+def _json_number(literal: str) -> Decimal | str:
+    """contract §0.2: a JSON float is read losslessly as a decimal. One past what a Decimal
+    may hold (`1e1000000` overflows its arithmetic, `1e99999999999999999999` Decimal() itself)
+    is kept as its text: validation refuses it as it refuses the same string (issue 6)."""
+    try:
+        return numerals.read_decimal(literal)
+    except ValueError:
+        return literal
+
+
+def _json_integer(literal: str) -> int | str:
+    """A JSON integer as an int when a Decimal could hold it, else kept as its text."""
+    try:
+        return numerals.read_integer(literal, digits=numerals.HOLDABLE.integer_digits)
+    except ValueError:
+        return literal
+
+
+_decoder = msgspec.json.Decoder(float_hook=_json_number)
+_INTEGER_OUT_OF_RANGE = "Integer value out of range"
 
 
 @dataclass
@@ -82,16 +104,52 @@ def decode(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}  # Rails parses no empty body: `data` is then missing (106)
     try:
-        document = _decoder.decode(body)
-    except msgspec.DecodeError as error:
-        raise BadRequest(str(error)) from None
-    except UnicodeDecodeError:
+        try:
+            document = _decoder.decode(body)
+        except msgspec.ValidationError as error:
+            if not str(error).startswith(_INTEGER_OUT_OF_RANGE):
+                raise
+            document = _decode_with_long_integers(body)
+    except UnicodeError:
         raise BadRequest("The request body is not valid UTF-8.") from None
+    except (msgspec.DecodeError, ValueError) as error:
+        raise BadRequest(str(error)) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
     if not isinstance(document, dict):
         raise BadRequest("Request must be a hash")
     return document
+
+
+def _decode_with_long_integers(body: bytes) -> Any:
+    """The document msgspec refused for an integer of more than 4,300 digits, read by the
+    standard library instead, which hands every number over as text. It refuses what msgspec
+    refuses: bytes that are not UTF-8, NaN and Infinity, lone surrogates (escaped `\\ud800`)."""
+    document = json.loads(
+        body.decode("utf-8"),
+        parse_float=_json_number,
+        parse_int=_json_integer,
+        parse_constant=_no_constant,
+    )
+    _check_strings(document)
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number.")
+
+
+def _check_strings(value: Any) -> None:
+    """Every string of the document, keys too, must be encodable as UTF-8 (UnicodeError)."""
+    if isinstance(value, str):
+        value.encode("utf-8")
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            key.encode("utf-8")
+            _check_strings(item)
 
 
 def _blank(value: object) -> bool:

@@ -33,6 +33,7 @@ from accounts_api.jsonapi.errors import (
     JsonApiError,
     RecordNotFound,
 )
+from accounts_api.jsonapi.filters import MAX_VALUES as MAX_FILTER_VALUES
 from accounts_api.jsonapi.idempotency import WRITES, Idempotency, write_transaction
 from accounts_api.jsonapi.negotiation import (
     base_url,
@@ -103,6 +104,11 @@ class Api:
     database: Callable[[Request], Database]
     idempotency: Idempotency = field(default_factory=Idempotency)
     write_queues: WriteQueues = field(default_factory=lambda: WriteQueues(DEFAULT_QUEUE_WAIT))
+    # the values one filter takes (issue 6); the application passes its setting
+    max_filter_values: int = MAX_FILTER_VALUES
+
+    def query_parser(self, resource: Resource) -> QueryParser:
+        return QueryParser(resource, self.registry, max_filter_values=self.max_filter_values)
 
     def routes(self, resource: Resource) -> list[Route]:
         base = f"{API_PREFIX}/{resource.path}"
@@ -213,7 +219,7 @@ class Api:
     ) -> Response:
         """The collection; `scope` (SQL, value) narrows it to one parent's records."""
         check_accept(request)
-        query = QueryParser(resource, self.registry).parse(request.url.query, index=True)
+        query = self.query_parser(resource).parse(request.url.query, index=True)
         for condition in query.filters:
             condition.verify()
         args: list[object] = []
@@ -255,9 +261,7 @@ class Api:
         assert resource.writer.create is not None
         check_content_type(request)
         check_accept(request)
-        query = QueryParser(resource, self.registry).parse(
-            request.url.query, index=False, write=True
-        )
+        query = self.query_parser(resource).parse(request.url.query, index=False, write=True)
         payload = parse_create(decode(await read_body(request)), resource)
         async with write_transaction(request, connection):
             key = await resource.writer.create(connection, context, payload)
@@ -282,7 +286,7 @@ class Api:
     ) -> Response:
         check_accept(request)
         key = parse_key(raw_key, resource)
-        query = QueryParser(resource, self.registry).parse(request.url.query, index=False)
+        query = self.query_parser(resource).parse(request.url.query, index=False)
         row = await fetch_one(connection, resource, key)
         return await self._single(request, connection, resource, row, query)
 
@@ -297,9 +301,7 @@ class Api:
         assert resource.writer.update is not None
         check_content_type(request)
         check_accept(request)
-        query = QueryParser(resource, self.registry).parse(
-            request.url.query, index=False, write=True
-        )
+        query = self.query_parser(resource).parse(request.url.query, index=False, write=True)
         payload = parse_update(decode(await read_body(request)), resource, raw_key)
         # contract §2.10: the URL id is not verified here; a non-integer is simply not found
         key = _lookup_key(raw_key, resource)
@@ -336,9 +338,7 @@ class Api:
             check_accept(request)
             parse_key(request.path_params["key"], resource)
             key = _lookup_key(request.path_params["key"], resource)
-            query = QueryParser(resource, self.registry).parse(
-                request.url.query, index=False, write=True
-            )
+            query = self.query_parser(resource).parse(request.url.query, index=False, write=True)
             async with write_transaction(request, connection):
                 await action(connection, context, key)
                 row = await fetch_one(connection, resource, key)
@@ -419,7 +419,7 @@ class Api:
         async def endpoint(request: Request, context: Context, connection: Connection) -> Response:
             check_accept(request)
             key = parse_key(request.path_params["key"], resource)
-            query = QueryParser(related, self.registry).parse(request.url.query, index=False)
+            query = self.query_parser(related).parse(request.url.query, index=False)
             position = 1 + len(resource.attributes) + resource.relationships.index(relationship)
             row = await fetch_one(connection, resource, key)
             target = row[position]

@@ -119,6 +119,15 @@ class InvalidFilterValue(JsonApiError):
         super().__init__(f"{','.join(values)} is not a valid value for {name}.")
 
 
+class TooManyFilterValues(JsonApiError):
+    """107 for a list longer than the server takes (issue 6); the values are not echoed."""
+
+    code, title = "107", "Invalid filter value"
+
+    def __init__(self, name: str, limit: int):
+        super().__init__(f"Too many values for {name}: at most {limit}.")
+
+
 class KeyRequired(JsonApiError):
     code, title = "109", "A key is required"
 

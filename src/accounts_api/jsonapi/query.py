@@ -24,7 +24,7 @@ from accounts_api.jsonapi.errors import (
     InvalidSortCriteria,
     JsonApiError,
 )
-from accounts_api.jsonapi.filters import FilterCondition, csv_values, resolve_filter
+from accounts_api.jsonapi.filters import MAX_VALUES, FilterCondition, csv_values, resolve_filter
 
 DEFAULT_PAGE_SIZE = 50
 MAXIMUM_PAGE_SIZE = 1000
@@ -116,11 +116,19 @@ class Query:
 
 
 class QueryParser:
-    """Parses one request's query for one resource; `registry` resolves types for fields/include."""
+    """Parses one request's query for one resource; `registry` resolves types for fields/include,
+    `max_filter_values` bounds the values of one filter (issue 6)."""
 
-    def __init__(self, resource: Resource, registry: dict[str, Resource]):
+    def __init__(
+        self,
+        resource: Resource,
+        registry: dict[str, Resource],
+        *,
+        max_filter_values: int = MAX_VALUES,
+    ):
         self.resource = resource
         self.registry = registry
+        self.max_filter_values = max_filter_values
 
     def parse(self, query_string: str, *, index: bool, write: bool = False) -> Query:
         """`index`: everything; show: fields, include and filter names (not applied);
@@ -188,7 +196,9 @@ class QueryParser:
             return [InvalidFiltersSyntax(param.scalar or "")]
         for raw_name, raw_value in param.members.items():
             try:
-                condition = resolve_filter(self.resource, raw_name, raw_value)
+                condition = resolve_filter(
+                    self.resource, raw_name, raw_value, max_values=self.max_filter_values
+                )
             except JsonApiError as error:
                 # contract §0.5: the first bad filter name is reported, the rest not parsed
                 return [error]

@@ -23,7 +23,6 @@ from accounts_api.jsonapi.endpoints import Api, fetch_one
 from accounts_api.jsonapi.errors import InvalidFieldValue, RecordNotFound
 from accounts_api.jsonapi.idempotency import write_transaction
 from accounts_api.jsonapi.negotiation import base_url, check_accept, check_content_type
-from accounts_api.jsonapi.query import QueryParser
 from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.versioning import check_if_match, if_match
 from accounts_api.resources.accounts import ACCOUNTS
@@ -139,7 +138,7 @@ def _endpoint(
         check_content_type(request)
         check_accept(request)
         # contract §0.5: an update parses fields and include before the body
-        QueryParser(resource, api.registry).parse(request.url.query, index=False, write=True)
+        api.query_parser(resource).parse(request.url.query, index=False, write=True)
         payload = parse_singleton(decode(await read_body(request)), resource)
         async with write_transaction(request, connection):
             attributes = await operation(
