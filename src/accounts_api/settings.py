@@ -8,14 +8,25 @@
 | ACCOUNTS_API_TOKEN_LIFETIME   | unset: tokens without `exp` (as Yeti)     |
 | ACCOUNTS_API_DB_POOL_SIZE     | 10 connections per worker                 |
 | ACCOUNTS_API_IDEMPOTENCY_TTL  | 86400: idempotency keys are kept 24 hours |
+| ACCOUNTS_API_LOGIN_CONCURRENCY | 2 password checks at once per worker (64 MiB each) |
+| ACCOUNTS_API_LOGIN_QUEUE      | 32 logins may wait for a check; beyond, 503 |
+| ACCOUNTS_API_LOGIN_MAX_FAILURES | 10 failed logins per username, and per address, per window |
+| ACCOUNTS_API_LOGIN_FAILURE_WINDOW | 900: the throttling window, in seconds |
+| ACCOUNTS_API_TRUSTED_PROXIES  | 127.0.0.1/32,::1/128: the proxies whose forwarded headers count |
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# contract §1.4: Yeti trusts loopback proxies only (a web server on the same host)
+LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
 
 
 class ConfigurationError(Exception):
@@ -30,6 +41,12 @@ class Settings:
     pool_size: int
     secret_key_env: str | None
     idempotency_ttl: int = 24 * 60 * 60
+    # issue 6: logins and tokens
+    login_concurrency: int = 2
+    login_queue: int = 32
+    login_max_failures: int = 10
+    login_failure_window: int = 15 * 60
+    trusted_proxies: tuple[Network, ...] = LOOPBACK
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -51,6 +68,12 @@ class Settings:
             raise ConfigurationError(
                 "ACCOUNTS_API_TOKEN_LIFETIME must be a positive number of seconds"
             )
+        # issue 6: logins and tokens
+        login_concurrency = _count(env, "ACCOUNTS_API_LOGIN_CONCURRENCY", 2, minimum=1)
+        login_queue = _count(env, "ACCOUNTS_API_LOGIN_QUEUE", 32, minimum=0)
+        login_max_failures = _count(env, "ACCOUNTS_API_LOGIN_MAX_FAILURES", 10, minimum=1)
+        login_failure_window = _count(env, "ACCOUNTS_API_LOGIN_FAILURE_WINDOW", 900, minimum=1)
+        trusted_proxies = _networks(env, "ACCOUNTS_API_TRUSTED_PROXIES", LOOPBACK)
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             data_dir=Path(env.get("ACCOUNTS_API_DATA_DIR") or "var").resolve(),
@@ -58,6 +81,11 @@ class Settings:
             pool_size=max(pool, 1),
             secret_key_env=env.get("ACCOUNTS_API_SECRET_KEY") or None,
             idempotency_ttl=idempotency_ttl,
+            login_concurrency=login_concurrency,
+            login_queue=login_queue,
+            login_max_failures=login_max_failures,
+            login_failure_window=login_failure_window,
+            trusted_proxies=trusted_proxies,
         )
 
     @property
@@ -81,3 +109,28 @@ class Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
         return key
+
+
+def _count(env: dict[str, str], name: str, default: int, minimum: int) -> int:
+    text = env.get(name, "").strip()
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, not {text!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _networks(env: dict[str, str], name: str, default: tuple[Network, ...]) -> tuple[Network, ...]:
+    """Comma-separated CIDRs or addresses; unset means the default, empty means none."""
+    if name not in env:
+        return default
+    networks = []
+    for part in env[name].split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigurationError(f"{name}: {part.strip()!r} is not a network") from None
+    return tuple(networks)
