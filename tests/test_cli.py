@@ -23,9 +23,10 @@ import httpx2 as httpx
 import psutil
 import pytest
 
+from accounts_api.auth import tokens
 from accounts_api.auth.passwords import hash_password, verify_password
 from accounts_api.db import embedded, migrate
-from tests.conftest import run
+from tests.conftest import SECRET, Db, run
 
 CLI = str(Path(sys.executable).parent / "accounts-api")
 TIMEOUT = 60
@@ -516,3 +517,81 @@ def test_with_database_url_nothing_embedded_is_started(data_dir: Path, scratch_u
     assert [row["username"] for row in rows] == ["grace"]
 
     assert not (data_dir / "pgdata").exists()
+
+
+# --- serve: trusted proxies (issue 6) -----------------------------------------------------
+
+RESTRICTED = "cli-restricted-admin"
+
+
+@pytest.fixture
+def restricted_admin(db: Db, admin_id: int) -> Iterator[int]:
+    db.execute("DELETE FROM admin_users WHERE username = $1", RESTRICTED)
+    admin = int(
+        db.fetchval(
+            "INSERT INTO admin_users (username, password_hash, allowed_ips)"
+            " VALUES ($1, $2, '{10.0.0.0/8}'::cidr[]) RETURNING id",
+            RESTRICTED,
+            hash_password("restricted"),
+        )
+    )
+    yield admin
+    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+    db.execute("DELETE FROM login_throttle")
+
+
+def first_link(service: Service, token: str, headers: dict[str, str]) -> str:
+    listed = service.request(
+        "GET", ACCOUNTS, params={"page[size]": "1"}, headers={"Authorization": token, **headers}
+    )
+    assert listed.status_code == 200, listed.text
+    link: str = listed.json()["links"]["first"]
+    return link
+
+
+@pytest.mark.parametrize(
+    ("trusted", "proxied"),
+    [("127.0.0.1/32,::1/128", True), ("192.0.2.0/24", False)],
+    ids=["loopback-trusted", "loopback-untrusted"],
+)
+def test_serve_follows_forwarded_headers_only_from_trusted_proxies(
+    data_dir: Path,
+    database_url: str,
+    admin_id: int,
+    restricted_admin: int,
+    trusted: str,
+    proxied: bool,
+) -> None:
+    """uvicorn's own proxy handling would rewrite the peer from X-Forwarded-For first; the
+    setting must be the one rule whatever uvicorn's defaults."""
+    service = serving(
+        data_dir,
+        DATABASE_URL=database_url,
+        ACCOUNTS_API_SECRET_KEY=SECRET,
+        ACCOUNTS_API_TRUSTED_PROXIES=trusted,
+    )
+    try:
+        token = tokens.issue(admin_id, SECRET, None)
+        # as nginx on the same host forwards: the client's address appended to what it sent
+        forwarded = {
+            "X-Forwarded-For": "10.1.2.3, 203.0.113.5",
+            "X-Forwarded-Host": "public.example.org",
+            "X-Forwarded-Proto": "https",
+        }
+        link = first_link(service, token, forwarded)
+        inside = service.request(
+            "POST",
+            AUTH,
+            json={"auth": {"username": RESTRICTED, "password": "restricted"}},
+            headers={"X-Forwarded-For": "10.1.2.3"},
+        )
+
+        if proxied:
+            assert link.startswith(f"https://public.example.org{ACCOUNTS}?")
+            assert inside.status_code == 201, inside.text
+        else:
+            assert link.startswith(f"{service.url}{ACCOUNTS}?")
+            assert inside.status_code == 401
+            assert inside.json()["errors"][0]["detail"] == "Your IP address is not allowed."
+    finally:
+        service.kill()

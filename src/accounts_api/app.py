@@ -38,6 +38,7 @@ from accounts_api.jsonapi.idempotency import Idempotency
 from accounts_api.jsonapi.negotiation import MEDIA_TYPE
 from accounts_api.jsonapi.responses import error_response
 from accounts_api.jsonapi.versioning import none_match
+from accounts_api.proxies import TrustedProxies
 from accounts_api.resources import REGISTRY, RESOURCES, balances
 from accounts_api.serving import RedactTokens
 from accounts_api.settings import ConfigurationError, Settings
@@ -165,12 +166,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     database_url = settings.database_url
     secret = settings.secret_key()
-    authenticator = JwtAuthenticator(secret, settings.token_lifetime)
+    authenticator = JwtAuthenticator(secret, settings.token_lifetime, settings.trusted_proxies)
     api = Api(REGISTRY, authenticator, pool_of, Idempotency(settings.idempotency_ttl))
     routes: list[Any] = [
         Route(
             f"{API_PREFIX}/auth",
-            login_endpoint(pool_of, lambda: secret, settings.token_lifetime),
+            login_endpoint(
+                pool_of, lambda: secret, settings.token_lifetime, settings.trusted_proxies
+            ),
             methods=["POST"],
         )
     ]
@@ -201,5 +204,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: _server_error,
         },
     )
+    app.add_middleware(TrustedProxies, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(ResponseHeaders)
     return app

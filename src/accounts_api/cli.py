@@ -81,6 +81,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         log_level="info",
         server_header=False,
+        # uvicorn would replace the peer with an X-Forwarded-For address, trusting its own list;
+        # proxies.TrustedProxies applies ACCOUNTS_API_TRUSTED_PROXIES instead, as the one rule
+        proxy_headers=False,
         http=serving.http_protocol(),
         loop=serving.event_loop(),
     )

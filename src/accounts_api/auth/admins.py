@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from accounts_api.auth.addresses import Network, parse_network
+from accounts_api.auth.addresses import parse_network
 from accounts_api.auth.passwords import hash_password
 from accounts_api.db.pool import Connection
+from accounts_api.settings import Network
 
 
 @dataclass(frozen=True)

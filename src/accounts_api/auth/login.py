@@ -5,7 +5,7 @@ Not a JSON:API endpoint: its bodies are `application/json; charset=utf-8`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,6 +20,7 @@ from accounts_api.auth.addresses import ip_allowed, remote_ip
 from accounts_api.auth.passwords import verify_password
 from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.errors import PayloadTooLarge
+from accounts_api.settings import Network
 
 JSON = "application/json; charset=utf-8"
 
@@ -70,7 +71,10 @@ def _credentials(content_type: str, body: bytes) -> dict[str, Any] | None:
 
 
 def login_endpoint(
-    pool: Callable[[Request], asyncpg.Pool], secret: Callable[[], str], lifetime: int | None
+    pool: Callable[[Request], asyncpg.Pool],
+    secret: Callable[[], str],
+    lifetime: int | None,
+    trusted_proxies: Sequence[Network],
 ) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         try:
@@ -94,7 +98,7 @@ def login_endpoint(
         if admin is None or not valid:
             return _failure(INCORRECT)
         # contract §1.1: the IP is checked after the password
-        if not ip_allowed(admin.allowed_ips, remote_ip(request)):
+        if not ip_allowed(admin.allowed_ips, remote_ip(request, trusted_proxies)):
             return _failure(IP_NOT_ALLOWED)
         return _json({"jwt": tokens.issue(admin.id, secret(), lifetime)}, 201)
 
