@@ -6,6 +6,7 @@ ACCOUNTS_API_DATA_DIR and stops it on exit; with DATABASE_URL set nothing is sta
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -23,10 +24,11 @@ import httpx2 as httpx
 import psutil
 import pytest
 
+from accounts_api import cli as cli_module
 from accounts_api.auth import tokens
 from accounts_api.auth.passwords import hash_password, verify_password
 from accounts_api.db import embedded, migrate
-from tests.conftest import SECRET, Db, run
+from tests.conftest import SECRET, Api, Db, run
 
 CLI = str(Path(sys.executable).parent / "accounts-api")
 TIMEOUT = 60
@@ -517,6 +519,167 @@ def test_with_database_url_nothing_embedded_is_started(data_dir: Path, scratch_u
     assert [row["username"] for row in rows] == ["grace"]
 
     assert not (data_dir / "pgdata").exists()
+
+
+# --- revoke-tokens and set-password (issue 6) ---------------------------------------------
+
+ANOTHER_ADMIN = "cli-revocable-admin"
+
+
+@pytest.fixture
+def another_admin(db: Db, api: Api) -> Iterator[int]:
+    """An admin of the test database whose tokens these tests revoke (the session's own admin
+    keeps its tokens); `api` is the session's app, for HTTP checks."""
+    db.execute("DELETE FROM admin_users WHERE username = $1", ANOTHER_ADMIN)
+    admin = int(
+        db.fetchval(
+            "INSERT INTO admin_users (username, password_hash) VALUES ($1, $2) RETURNING id",
+            ANOTHER_ADMIN,
+            hash_password("old password"),
+        )
+    )
+    yield admin
+    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+
+
+def login_as(api: Api, password: str, username: str = ANOTHER_ADMIN) -> httpx.Response:
+    return api.post(
+        AUTH,
+        {"auth": {"username": username, "password": password}},
+        auth=False,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+
+
+def works(api: Api, token: str) -> bool:
+    status = api.get(ACCOUNTS, headers={"Authorization": token}).status_code
+    assert status in (200, 401)
+    return status == 200
+
+
+def token_key(db: Db, admin: int) -> str | None:
+    key: str | None = db.fetchval("SELECT token_key FROM admin_users WHERE id = $1", admin)
+    return key
+
+
+def test_revoke_tokens_ends_every_token_issued_before(
+    api: Api, db: Db, database_url: str, data_dir: Path, another_admin: int
+) -> None:
+    issued = token_of(login_as(api, "old password"))
+    # as Yeti signs: the service secret, while the admin has no token key of its own
+    yeti_issued = tokens.issue(another_admin, SECRET, None)
+    assert works(api, issued) and works(api, yeti_issued)
+
+    done = cli(data_dir, "revoke-tokens", ANOTHER_ADMIN, DATABASE_URL=database_url)
+
+    assert done.returncode == 0, done.stderr
+    assert f"Revoked every token of admin user '{ANOTHER_ADMIN}'" in done.stderr
+    assert not works(api, issued)
+    assert not works(api, yeti_issued)
+    first_key = token_key(db, another_admin)
+    assert first_key is not None and len(first_key) >= 32
+    # a token issued after the revocation works, until the next one
+    fresh = token_of(login_as(api, "old password"))
+    assert works(api, fresh)
+    again = cli(data_dir, "revoke-tokens", ANOTHER_ADMIN, DATABASE_URL=database_url)
+    assert again.returncode == 0, again.stderr
+    assert token_key(db, another_admin) not in (None, first_key)
+    assert not works(api, fresh)
+    assert works(api, token_of(login_as(api, "old password")))
+
+
+def test_revoking_one_admins_tokens_leaves_the_others_alone(
+    api: Api, database_url: str, data_dir: Path, another_admin: int, token: str
+) -> None:
+    done = cli(data_dir, "revoke-tokens", ANOTHER_ADMIN, DATABASE_URL=database_url)
+
+    assert done.returncode == 0, done.stderr
+    assert works(api, token)
+
+
+def test_set_password_from_stdin_changes_it_and_revokes_tokens(
+    api: Api, db: Db, database_url: str, data_dir: Path, another_admin: int
+) -> None:
+    issued = token_of(login_as(api, "old password"))
+
+    done = cli(
+        data_dir, "set-password", ANOTHER_ADMIN, stdin="new password\n", DATABASE_URL=database_url
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"Set the password of admin user '{ANOTHER_ADMIN}'" in done.stderr
+    assert "new password" not in done.stderr + done.stdout
+    assert login_as(api, "old password").status_code == 401
+    assert not works(api, issued)
+    assert token_key(db, another_admin) is not None
+    assert works(api, token_of(login_as(api, "new password")))
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("typed", "code", "password"),
+    [
+        (["typed password", "typed password"], 0, "typed password"),
+        (["typed password", "typo password"], 2, "old password"),
+        (["", ""], 2, "old password"),
+    ],
+    ids=["twice-the-same", "mismatch", "empty"],
+)
+def test_set_password_on_a_terminal_asks_twice(
+    db: Db,
+    database_url: str,
+    another_admin: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    typed: list[str],
+    code: int,
+    password: str,
+) -> None:
+    prompts: list[str] = []
+    answers = iter(typed)
+
+    def getpass(prompt: str = "Password: ") -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(cli_module.getpass, "getpass", getpass)
+
+    assert cli_module.main(["set-password", ANOTHER_ADMIN]) == code
+
+    assert len(prompts) == len(typed)
+    assert next(answers, None) is None
+    stored = db.fetchval("SELECT password_hash FROM admin_users WHERE id = $1", another_admin)
+    assert verify_password(stored, password)
+    if code:
+        assert "error:" in capsys.readouterr().err
+        assert token_key(db, another_admin) is None
+
+
+def test_set_password_refuses_an_empty_password(
+    db: Db, database_url: str, data_dir: Path, another_admin: int
+) -> None:
+    done = cli(data_dir, "set-password", ANOTHER_ADMIN, stdin="\n", DATABASE_URL=database_url)
+
+    assert done.returncode == 2
+    assert "error: a password is required" in done.stderr
+    assert token_key(db, another_admin) is None
+
+
+@pytest.mark.parametrize("command", ["revoke-tokens", "set-password"])
+def test_commands_on_an_unknown_admin_exit_1(
+    database_url: str, data_dir: Path, admin_id: int, command: str
+) -> None:
+    done = cli(data_dir, command, "no-such-admin", stdin="password\n", DATABASE_URL=database_url)
+
+    assert done.returncode == 1
+    assert "error: admin user 'no-such-admin' does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # --- serve: trusted proxies (issue 6) -----------------------------------------------------

@@ -415,12 +415,13 @@ def test_aud_may_be_a_string_or_contain_admin(api: Api, admin_id: int) -> None:
     assert api.get(ACCOUNTS, headers={"Authorization": among_others}).status_code == 200
 
 
-def test_expired_token_is_accepted_without_a_configured_lifetime(api: Api, admin_id: int) -> None:
+def test_expired_token_is_401_without_a_configured_lifetime(api: Api, admin_id: int) -> None:
+    # contract §1.3: Yeti ignores exp without a lifetime; fixed (docs/compatibility.md)
     expired = sign({"sub": admin_id, "aud": ["admin"], "exp": int(time.time()) - 3600})
+    current = sign({"sub": admin_id, "aud": ["admin"], "exp": int(time.time()) + 3600})
 
-    response = api.get(ACCOUNTS, headers={"Authorization": expired})
-
-    assert response.status_code == 200, response.text
+    assert_token_rejected(api.get(ACCOUNTS, headers={"Authorization": expired}))
+    assert api.get(ACCOUNTS, headers={"Authorization": current}).status_code == 200
 
 
 def test_authentication_precedes_content_negotiation(api: Api, contractor_id: int) -> None:
@@ -503,7 +504,7 @@ def expiring_client(database_url: str, admin_id: int) -> Iterator[TestClient]:
         yield client
 
 
-def test_configured_lifetime_checks_exp_when_present(
+def test_configured_lifetime_requires_an_unexpired_exp(
     expiring_client: TestClient, admin_id: int
 ) -> None:
     api = Api(expiring_client, "")
@@ -514,8 +515,8 @@ def test_configured_lifetime_checks_exp_when_present(
 
     assert_token_rejected(api.get(ACCOUNTS, headers={"Authorization": expired}))
     assert api.get(ACCOUNTS, headers={"Authorization": current}).status_code == 200
-    # contract §1.3: ruby-jwt checks exp only when the claim is present
-    assert api.get(ACCOUNTS, headers={"Authorization": permanent}).status_code == 200
+    # contract §1.3: Yeti accepts a token without exp here; with a lifetime we require one
+    assert_token_rejected(api.get(ACCOUNTS, headers={"Authorization": permanent}))
 
 
 def test_configured_lifetime_puts_exp_in_issued_tokens(

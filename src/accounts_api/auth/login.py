@@ -100,6 +100,7 @@ def login_endpoint(
         # contract §1.1: the IP is checked after the password
         if not ip_allowed(admin.allowed_ips, remote_ip(request, trusted_proxies)):
             return _failure(IP_NOT_ALLOWED)
-        return _json({"jwt": tokens.issue(admin.id, secret(), lifetime)}, 201)
+        key = tokens.signing_key(secret(), admin.token_key)
+        return _json({"jwt": tokens.issue(admin.id, key, lifetime)}, 201)
 
     return endpoint
