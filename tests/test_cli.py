@@ -6,6 +6,7 @@ ACCOUNTS_API_DATA_DIR and stops it on exit; with DATABASE_URL set nothing is sta
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -682,7 +684,7 @@ def test_commands_on_an_unknown_admin_exit_1(
     assert "Traceback" not in done.stderr
 
 
-# --- serve: trusted proxies (issue 6) -----------------------------------------------------
+# --- serve: trusted proxies and the cap on password checks (issue 6) ----------------------
 
 RESTRICTED = "cli-restricted-admin"
 
@@ -758,3 +760,81 @@ def test_serve_follows_forwarded_headers_only_from_trusted_proxies(
             assert inside.json()["errors"][0]["detail"] == "Your IP address is not allowed."
     finally:
         service.kill()
+
+
+BURST = 200
+GIB = 1024**3
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants, read from /proc."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = [
+                int(child)
+                for task in Path(f"/proc/{current}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += next(
+            int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        pending += children
+    return total
+
+
+async def wrong_logins(url: str, count: int) -> list[int]:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(AUTH, json={"auth": {"username": f"burst{n}", "password": "wrong"}})
+                for n in range(count)
+            )
+        )
+    return [answer.status_code for answer in answers]
+
+
+def test_two_hundred_concurrent_logins_keep_the_server_under_one_gib(
+    data_dir: Path, db: Db, database_url: str, admin_id: int
+) -> None:
+    """argon2 takes 64 MiB per check; only the cap on checks running at once bounds memory.
+    The queue admits every login here, so all 200 are checked (none refused), and throttling is
+    out of the way; the answers take a while (two checks at a time)."""
+    service = serving(
+        data_dir,
+        "--workers",
+        "1",
+        DATABASE_URL=database_url,
+        ACCOUNTS_API_SECRET_KEY=SECRET,
+        ACCOUNTS_API_LOGIN_QUEUE=str(BURST),
+        ACCOUNTS_API_LOGIN_MAX_FAILURES=str(BURST * 10),
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(service.process.pid))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample)
+    try:
+        before = tree_rss(service.process.pid)
+        sampler.start()
+        statuses = asyncio.run(asyncio.wait_for(wrong_logins(service.url, BURST), timeout=600))
+    finally:
+        done.set()
+        if sampler.is_alive():
+            sampler.join(timeout=TIMEOUT)
+        service.kill()
+        db.execute("DELETE FROM login_throttle")
+
+    assert statuses == [401] * BURST
+    assert peak > before  # the sampler saw the burst
+    assert peak < GIB, f"peak RSS {peak / 2**20:.0f} MiB (before the burst {before / 2**20:.0f})"

@@ -21,7 +21,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from accounts_api.auth.login import login_endpoint
+from accounts_api.auth import throttle
+from accounts_api.auth.login import LoginPolicy, login_endpoint
+from accounts_api.auth.passwords import PasswordChecks
 from accounts_api.auth.policy import JwtAuthenticator
 from accounts_api.db.pool import create_pool
 from accounts_api.jsonapi.document import API_PREFIX, encode_errors
@@ -98,14 +100,15 @@ class ResponseHeaders:
                 # a versioned resource set its own strong tag; otherwise a weak one of the body
                 etag = headers.get("etag") or f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
                 headers["etag"] = etag
-                headers["cache-control"] = "max-age=0, private, must-revalidate"
+                # an endpoint's own cache-control wins (/auth: no-store)
+                headers.setdefault("cache-control", "max-age=0, private, must-revalidate")
                 if conditional and if_none_match and none_match(if_none_match, etag):
                     status, body = 304, b""
                     for name in ("content-type", "content-length"):
                         if name in headers:
                             del headers[name]
             else:
-                headers["cache-control"] = "no-cache"
+                headers.setdefault("cache-control", "no-cache")
             if vary and "content-type" in headers and status != 304:
                 headers["vary"] = "Accept"
             await send({**start, "status": status, "headers": headers.raw})
@@ -168,14 +171,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     secret = settings.secret_key()
     authenticator = JwtAuthenticator(secret, settings.token_lifetime, settings.trusted_proxies)
     api = Api(REGISTRY, authenticator, pool_of, Idempotency(settings.idempotency_ttl))
+    # issue 6: logins throttled and their password checks capped per worker
+    login_policy = LoginPolicy(
+        secret,
+        settings.token_lifetime,
+        throttle.Limits(settings.login_max_failures, settings.login_failure_window),
+        settings.trusted_proxies,
+    )
+    checks = PasswordChecks(settings.login_concurrency, settings.login_queue)
     routes: list[Any] = [
-        Route(
-            f"{API_PREFIX}/auth",
-            login_endpoint(
-                pool_of, lambda: secret, settings.token_lifetime, settings.trusted_proxies
-            ),
-            methods=["POST"],
-        )
+        Route(f"{API_PREFIX}/auth", login_endpoint(pool_of, login_policy, checks), methods=["POST"])
     ]
     # the balance endpoints first: /accounts/{id}/balance is not a relationship route
     routes += balances.routes(api)
