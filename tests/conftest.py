@@ -4,9 +4,11 @@ the real ASGI app, and a client that validates every JSON:API document it receiv
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +252,23 @@ def empty_database(db: Db) -> None:
 @pytest.fixture
 def clean_database(db: Db) -> None:
     empty_database(db)
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """The test app's settings with some changed, for an app of a test's own."""
+    settings = Settings(
+        database_url=database_url,
+        data_dir=ROOT / "var" / "test-data",
+        token_lifetime=None,
+        pool_size=2,
+        secret_key_env=SECRET,
+    )
+    return dataclasses.replace(settings, **overrides)
+
+
+@contextmanager
+def client_for(settings: Settings, peer: str = "127.0.0.1") -> Iterator[TestClient]:
+    """Another instance of the app, running until the block ends, whose requests come from
+    `peer` (the direct peer, as a proxy or a client connecting to the server would be)."""
+    with TestClient(create_app(settings), base_url=BASE_URL, client=(peer, 50000)) as client:
+        yield client

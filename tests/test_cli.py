@@ -6,6 +6,8 @@ ACCOUNTS_API_DATA_DIR and stops it on exit; with DATABASE_URL set nothing is sta
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import shutil
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +26,11 @@ import httpx2 as httpx
 import psutil
 import pytest
 
+from accounts_api import cli as cli_module
+from accounts_api.auth import tokens
 from accounts_api.auth.passwords import hash_password, verify_password
 from accounts_api.db import embedded, migrate
-from tests.conftest import run
+from tests.conftest import SECRET, Api, Db, run
 
 CLI = str(Path(sys.executable).parent / "accounts-api")
 TIMEOUT = 60
@@ -516,3 +521,320 @@ def test_with_database_url_nothing_embedded_is_started(data_dir: Path, scratch_u
     assert [row["username"] for row in rows] == ["grace"]
 
     assert not (data_dir / "pgdata").exists()
+
+
+# --- revoke-tokens and set-password (issue 6) ---------------------------------------------
+
+ANOTHER_ADMIN = "cli-revocable-admin"
+
+
+@pytest.fixture
+def another_admin(db: Db, api: Api) -> Iterator[int]:
+    """An admin of the test database whose tokens these tests revoke (the session's own admin
+    keeps its tokens); `api` is the session's app, for HTTP checks."""
+    db.execute("DELETE FROM admin_users WHERE username = $1", ANOTHER_ADMIN)
+    admin = int(
+        db.fetchval(
+            "INSERT INTO admin_users (username, password_hash) VALUES ($1, $2) RETURNING id",
+            ANOTHER_ADMIN,
+            hash_password("old password"),
+        )
+    )
+    yield admin
+    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+
+
+def login_as(api: Api, password: str, username: str = ANOTHER_ADMIN) -> httpx.Response:
+    return api.post(
+        AUTH,
+        {"auth": {"username": username, "password": password}},
+        auth=False,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+
+
+def works(api: Api, token: str) -> bool:
+    status = api.get(ACCOUNTS, headers={"Authorization": token}).status_code
+    assert status in (200, 401)
+    return status == 200
+
+
+def token_key(db: Db, admin: int) -> str | None:
+    key: str | None = db.fetchval("SELECT token_key FROM admin_users WHERE id = $1", admin)
+    return key
+
+
+def test_revoke_tokens_ends_every_token_issued_before(
+    api: Api, db: Db, database_url: str, data_dir: Path, another_admin: int
+) -> None:
+    issued = token_of(login_as(api, "old password"))
+    # as Yeti signs: the service secret, while the admin has no token key of its own
+    yeti_issued = tokens.issue(another_admin, SECRET, None)
+    assert works(api, issued) and works(api, yeti_issued)
+
+    done = cli(data_dir, "revoke-tokens", ANOTHER_ADMIN, DATABASE_URL=database_url)
+
+    assert done.returncode == 0, done.stderr
+    assert f"Revoked every token of admin user '{ANOTHER_ADMIN}'" in done.stderr
+    assert not works(api, issued)
+    assert not works(api, yeti_issued)
+    first_key = token_key(db, another_admin)
+    assert first_key is not None and len(first_key) >= 32
+    # a token issued after the revocation works, until the next one
+    fresh = token_of(login_as(api, "old password"))
+    assert works(api, fresh)
+    again = cli(data_dir, "revoke-tokens", ANOTHER_ADMIN, DATABASE_URL=database_url)
+    assert again.returncode == 0, again.stderr
+    assert token_key(db, another_admin) not in (None, first_key)
+    assert not works(api, fresh)
+    assert works(api, token_of(login_as(api, "old password")))
+
+
+def test_revoking_one_admins_tokens_leaves_the_others_alone(
+    api: Api, database_url: str, data_dir: Path, another_admin: int, token: str
+) -> None:
+    done = cli(data_dir, "revoke-tokens", ANOTHER_ADMIN, DATABASE_URL=database_url)
+
+    assert done.returncode == 0, done.stderr
+    assert works(api, token)
+
+
+def test_set_password_from_stdin_changes_it_and_revokes_tokens(
+    api: Api, db: Db, database_url: str, data_dir: Path, another_admin: int
+) -> None:
+    issued = token_of(login_as(api, "old password"))
+
+    done = cli(
+        data_dir, "set-password", ANOTHER_ADMIN, stdin="new password\n", DATABASE_URL=database_url
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"Set the password of admin user '{ANOTHER_ADMIN}'" in done.stderr
+    assert "new password" not in done.stderr + done.stdout
+    assert login_as(api, "old password").status_code == 401
+    assert not works(api, issued)
+    assert token_key(db, another_admin) is not None
+    assert works(api, token_of(login_as(api, "new password")))
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("typed", "code", "password"),
+    [
+        (["typed password", "typed password"], 0, "typed password"),
+        (["typed password", "typo password"], 2, "old password"),
+        (["", ""], 2, "old password"),
+    ],
+    ids=["twice-the-same", "mismatch", "empty"],
+)
+def test_set_password_on_a_terminal_asks_twice(
+    db: Db,
+    database_url: str,
+    another_admin: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    typed: list[str],
+    code: int,
+    password: str,
+) -> None:
+    prompts: list[str] = []
+    answers = iter(typed)
+
+    def getpass(prompt: str = "Password: ") -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(cli_module.getpass, "getpass", getpass)
+
+    assert cli_module.main(["set-password", ANOTHER_ADMIN]) == code
+
+    assert len(prompts) == len(typed)
+    assert next(answers, None) is None
+    stored = db.fetchval("SELECT password_hash FROM admin_users WHERE id = $1", another_admin)
+    assert verify_password(stored, password)
+    if code:
+        assert "error:" in capsys.readouterr().err
+        assert token_key(db, another_admin) is None
+
+
+def test_set_password_refuses_an_empty_password(
+    db: Db, database_url: str, data_dir: Path, another_admin: int
+) -> None:
+    done = cli(data_dir, "set-password", ANOTHER_ADMIN, stdin="\n", DATABASE_URL=database_url)
+
+    assert done.returncode == 2
+    assert "error: a password is required" in done.stderr
+    assert token_key(db, another_admin) is None
+
+
+@pytest.mark.parametrize("command", ["revoke-tokens", "set-password"])
+def test_commands_on_an_unknown_admin_exit_1(
+    database_url: str, data_dir: Path, admin_id: int, command: str
+) -> None:
+    done = cli(data_dir, command, "no-such-admin", stdin="password\n", DATABASE_URL=database_url)
+
+    assert done.returncode == 1
+    assert "error: admin user 'no-such-admin' does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# --- serve: trusted proxies and the cap on password checks (issue 6) ----------------------
+
+RESTRICTED = "cli-restricted-admin"
+
+
+@pytest.fixture
+def restricted_admin(db: Db, admin_id: int) -> Iterator[int]:
+    db.execute("DELETE FROM admin_users WHERE username = $1", RESTRICTED)
+    admin = int(
+        db.fetchval(
+            "INSERT INTO admin_users (username, password_hash, allowed_ips)"
+            " VALUES ($1, $2, '{10.0.0.0/8}'::cidr[]) RETURNING id",
+            RESTRICTED,
+            hash_password("restricted"),
+        )
+    )
+    yield admin
+    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+    db.execute("DELETE FROM login_throttle")
+
+
+def first_link(service: Service, token: str, headers: dict[str, str]) -> str:
+    listed = service.request(
+        "GET", ACCOUNTS, params={"page[size]": "1"}, headers={"Authorization": token, **headers}
+    )
+    assert listed.status_code == 200, listed.text
+    link: str = listed.json()["links"]["first"]
+    return link
+
+
+@pytest.mark.parametrize(
+    ("trusted", "proxied"),
+    [("127.0.0.1/32,::1/128", True), ("192.0.2.0/24", False)],
+    ids=["loopback-trusted", "loopback-untrusted"],
+)
+def test_serve_follows_forwarded_headers_only_from_trusted_proxies(
+    data_dir: Path,
+    database_url: str,
+    admin_id: int,
+    restricted_admin: int,
+    trusted: str,
+    proxied: bool,
+) -> None:
+    """uvicorn's own proxy handling would rewrite the peer from X-Forwarded-For first; the
+    setting must be the one rule whatever uvicorn's defaults."""
+    service = serving(
+        data_dir,
+        DATABASE_URL=database_url,
+        ACCOUNTS_API_SECRET_KEY=SECRET,
+        ACCOUNTS_API_TRUSTED_PROXIES=trusted,
+    )
+    try:
+        token = tokens.issue(admin_id, SECRET, None)
+        # as nginx on the same host forwards: the client's address appended to what it sent
+        forwarded = {
+            "X-Forwarded-For": "10.1.2.3, 203.0.113.5",
+            "X-Forwarded-Host": "public.example.org",
+            "X-Forwarded-Proto": "https",
+        }
+        link = first_link(service, token, forwarded)
+        inside = service.request(
+            "POST",
+            AUTH,
+            json={"auth": {"username": RESTRICTED, "password": "restricted"}},
+            headers={"X-Forwarded-For": "10.1.2.3"},
+        )
+
+        if proxied:
+            assert link.startswith(f"https://public.example.org{ACCOUNTS}?")
+            assert inside.status_code == 201, inside.text
+        else:
+            assert link.startswith(f"{service.url}{ACCOUNTS}?")
+            assert inside.status_code == 401
+            assert inside.json()["errors"][0]["detail"] == "Your IP address is not allowed."
+    finally:
+        service.kill()
+
+
+BURST = 200
+GIB = 1024**3
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants, read from /proc."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = [
+                int(child)
+                for task in Path(f"/proc/{current}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += next(
+            int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        pending += children
+    return total
+
+
+async def wrong_logins(url: str, count: int) -> list[int]:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(AUTH, json={"auth": {"username": f"burst{n}", "password": "wrong"}})
+                for n in range(count)
+            )
+        )
+    return [answer.status_code for answer in answers]
+
+
+def test_two_hundred_concurrent_logins_keep_the_server_under_one_gib(
+    data_dir: Path, db: Db, database_url: str, admin_id: int
+) -> None:
+    """argon2 takes 64 MiB per check; only the cap on checks running at once bounds memory.
+    The queue admits every login here, so all 200 are checked (none refused), and throttling is
+    out of the way; the answers take a while (two checks at a time)."""
+    service = serving(
+        data_dir,
+        "--workers",
+        "1",
+        DATABASE_URL=database_url,
+        ACCOUNTS_API_SECRET_KEY=SECRET,
+        ACCOUNTS_API_LOGIN_QUEUE=str(BURST),
+        ACCOUNTS_API_LOGIN_MAX_FAILURES=str(BURST * 10),
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(service.process.pid))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample)
+    try:
+        before = tree_rss(service.process.pid)
+        sampler.start()
+        statuses = asyncio.run(asyncio.wait_for(wrong_logins(service.url, BURST), timeout=600))
+    finally:
+        done.set()
+        if sampler.is_alive():
+            sampler.join(timeout=TIMEOUT)
+        service.kill()
+        db.execute("DELETE FROM login_throttle")
+
+    assert statuses == [401] * BURST
+    assert peak > before  # the sampler saw the burst
+    assert peak < GIB, f"peak RSS {peak / 2**20:.0f} MiB (before the burst {before / 2**20:.0f})"

@@ -21,7 +21,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from accounts_api.auth.login import login_endpoint
+from accounts_api.auth import throttle
+from accounts_api.auth.login import LoginPolicy, login_endpoint
+from accounts_api.auth.passwords import PasswordChecks
 from accounts_api.auth.policy import JwtAuthenticator
 from accounts_api.db.pool import Database, DatabaseUnavailable, create_pool
 from accounts_api.health import health_routes
@@ -42,6 +44,7 @@ from accounts_api.jsonapi.negotiation import MEDIA_TYPE
 from accounts_api.jsonapi.responses import error_response
 from accounts_api.jsonapi.versioning import none_match
 from accounts_api.jsonapi.write_queue import WriteQueues
+from accounts_api.proxies import TrustedProxies
 from accounts_api.request_bounds import RequestBounds
 from accounts_api.resources import REGISTRY, RESOURCES, balances
 from accounts_api.serving import RedactTokens
@@ -206,7 +209,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     database_url = settings.database_url
     secret = settings.secret_key()
-    authenticator = JwtAuthenticator(secret, settings.token_lifetime)
+    authenticator = JwtAuthenticator(secret, settings.token_lifetime, settings.trusted_proxies)
     api = Api(
         REGISTRY,
         authenticator,
@@ -215,11 +218,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WriteQueues(settings.lock_timeout),
         max_filter_values=settings.max_filter_values,
     )
+    # issue 6: logins throttled and their password checks capped per worker
+    login_policy = LoginPolicy(
+        secret,
+        settings.token_lifetime,
+        throttle.Limits(settings.login_max_failures, settings.login_failure_window),
+        settings.trusted_proxies,
+    )
+    checks = PasswordChecks(settings.login_concurrency, settings.login_queue)
     routes: list[Any] = [
         *health_routes(database_of),
         Route(
             f"{API_PREFIX}/auth",
-            login_endpoint(database_of, lambda: secret, settings.token_lifetime),
+            login_endpoint(database_of, login_policy, checks),
             methods=["POST"],
         ),
     ]
@@ -260,6 +271,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_header_bytes=settings.max_header_bytes,
         max_query_bytes=settings.max_query_bytes,
     )
+    app.add_middleware(TrustedProxies, trusted_proxies=settings.trusted_proxies)
     # outermost: its headers go on every answer, the bounds' refusals included
     app.add_middleware(ResponseHeaders)
     return app

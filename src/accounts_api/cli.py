@@ -1,20 +1,22 @@
-"""accounts-api serve | migrate | create-admin | verify-ledger"""
+"""accounts-api serve | migrate | create-admin | verify-ledger | revoke-tokens | set-password"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
 from accounts_api import serving
 from accounts_api.auth import admins
 from accounts_api.db import embedded, ledger, migrate
+from accounts_api.db.pool import Connection
 from accounts_api.settings import Settings
 
 BOOTSTRAP_ADMIN = "admin"
@@ -81,6 +83,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         log_level="info",
         server_header=False,
+        # uvicorn would replace the peer with an X-Forwarded-For address, trusting its own list;
+        # proxies.TrustedProxies applies ACCOUNTS_API_TRUSTED_PROXIES instead, as the one rule
+        proxy_headers=False,
         http=serving.http_protocol(),
         loop=serving.event_loop(),
     )
@@ -117,6 +122,61 @@ def create_admin(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _change_admin(settings: Settings, change: Callable[[Connection], Awaitable[None]]) -> None:
+    url = database_url(settings)
+    if settings.embedded:
+        run_migrations(url)
+
+    async def run() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            await change(connection)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+def revoke_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    """Every token issued to the admin so far stops working; new logins get new ones."""
+    try:
+        _change_admin(settings, lambda db: admins.revoke_tokens(db, args.username))
+    except admins.UnknownAdmin:
+        say(f"error: admin user '{args.username}' does not exist")
+        return 1
+    say(f"Revoked every token of admin user '{args.username}'")
+    return 0
+
+
+def read_new_password() -> str:
+    """From stdin when it is not a terminal (a script's pipe), else typed twice at a prompt."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("New password: ")
+    if getpass.getpass("New password again: ") != password:
+        raise ValueError("the passwords do not match")
+    return password
+
+
+def set_password(args: argparse.Namespace, settings: Settings) -> int:
+    """A new password; the admin's tokens are revoked with the old one."""
+    try:
+        password = read_new_password()
+    except ValueError as error:
+        say(f"error: {error}")
+        return 2
+    if not password:
+        say("error: a password is required")
+        return 2
+    try:
+        _change_admin(settings, lambda db: admins.set_password(db, args.username, password))
+    except admins.UnknownAdmin:
+        say(f"error: admin user '{args.username}' does not exist")
+        return 1
+    say(f"Set the password of admin user '{args.username}' and revoked its tokens")
+    return 0
 
 
 def verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
@@ -171,6 +231,17 @@ def parser() -> argparse.ArgumentParser:
         "verify-ledger", help="check every account's balance against its ledger"
     )
     verify_parser.set_defaults(handler=verify_ledger)
+    revoke_parser = commands.add_parser(
+        "revoke-tokens", help="make every token issued to an admin user so far stop working"
+    )
+    revoke_parser.add_argument("username")
+    revoke_parser.set_defaults(handler=revoke_tokens)
+    password_parser = commands.add_parser(
+        "set-password",
+        help="set an admin user's password (from stdin, or typed twice) and revoke its tokens",
+    )
+    password_parser.add_argument("username")
+    password_parser.set_defaults(handler=set_password)
     return root
 
 

@@ -16,14 +16,25 @@
 | ACCOUNTS_API_DB_ACQUIRE_TIMEOUT | 5 seconds: the longest wait for a pooled connection (503) |
 | ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL | 5 seconds: a query whose client left stops |
 | ACCOUNTS_API_MAX_FILTER_VALUES | 100: values one filter takes (`in`, `cont_any`, `id=1,2`) |
+| ACCOUNTS_API_LOGIN_CONCURRENCY | 2 password checks at once per worker (64 MiB each) |
+| ACCOUNTS_API_LOGIN_QUEUE      | 32 logins may wait for a check; beyond, 503 |
+| ACCOUNTS_API_LOGIN_MAX_FAILURES | 10 failed logins per username, and per address, per window |
+| ACCOUNTS_API_LOGIN_FAILURE_WINDOW | 900: the throttling window, in seconds |
+| ACCOUNTS_API_TRUSTED_PROXIES  | 127.0.0.1/32,::1/128: the proxies whose forwarded headers count |
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# contract §1.4: Yeti trusts loopback proxies only (a web server on the same host)
+LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
 
 
 class ConfigurationError(Exception):
@@ -47,6 +58,12 @@ class Settings:
     acquire_timeout: float = 5.0
     connection_check_interval: float = 5.0
     max_filter_values: int = 100
+    # issue 6: logins and tokens
+    login_concurrency: int = 2
+    login_queue: int = 32
+    login_max_failures: int = 10
+    login_failure_window: int = 15 * 60
+    trusted_proxies: tuple[Network, ...] = LOOPBACK
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -69,13 +86,13 @@ class Settings:
                 "ACCOUNTS_API_TOKEN_LIFETIME must be a positive number of seconds"
             )
         # issue 6: request bounds
-        filter_values = env.get("ACCOUNTS_API_MAX_FILTER_VALUES", "").strip()
-        try:
-            max_filter_values = int(filter_values) if filter_values else 100
-        except ValueError:
-            max_filter_values = 0
-        if max_filter_values <= 0:
-            raise ConfigurationError("ACCOUNTS_API_MAX_FILTER_VALUES must be a positive integer")
+        max_filter_values = _count(env, "ACCOUNTS_API_MAX_FILTER_VALUES", 100, minimum=1)
+        # issue 6: logins and tokens
+        login_concurrency = _count(env, "ACCOUNTS_API_LOGIN_CONCURRENCY", 2, minimum=1)
+        login_queue = _count(env, "ACCOUNTS_API_LOGIN_QUEUE", 32, minimum=0)
+        login_max_failures = _count(env, "ACCOUNTS_API_LOGIN_MAX_FAILURES", 10, minimum=1)
+        login_failure_window = _count(env, "ACCOUNTS_API_LOGIN_FAILURE_WINDOW", 900, minimum=1)
+        trusted_proxies = _networks(env, "ACCOUNTS_API_TRUSTED_PROXIES", LOOPBACK)
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             data_dir=Path(env.get("ACCOUNTS_API_DATA_DIR") or "var").resolve(),
@@ -95,6 +112,11 @@ class Settings:
                 env, "ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL", 5
             ),
             max_filter_values=max_filter_values,
+            login_concurrency=login_concurrency,
+            login_queue=login_queue,
+            login_max_failures=login_max_failures,
+            login_failure_window=login_failure_window,
+            trusted_proxies=trusted_proxies,
         )
 
     def database_session_settings(self) -> dict[str, str]:
@@ -146,3 +168,28 @@ def _positive(env: dict[str, str], name: str, default: float) -> float:
 
 def _milliseconds(seconds: float) -> str:
     return str(max(1, round(seconds * 1000)))
+
+
+def _count(env: dict[str, str], name: str, default: int, minimum: int) -> int:
+    text = env.get(name, "").strip()
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, not {text!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _networks(env: dict[str, str], name: str, default: tuple[Network, ...]) -> tuple[Network, ...]:
+    """Comma-separated CIDRs or addresses; unset means the default, empty means none."""
+    if name not in env:
+        return default
+    networks = []
+    for part in env[name].split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigurationError(f"{name}: {part.strip()!r} is not a network") from None
+    return tuple(networks)

@@ -4,9 +4,11 @@ verified, and the admin IP allow-list."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jwt
@@ -14,10 +16,21 @@ import pytest
 from starlette.testclient import TestClient
 
 from accounts_api.app import create_app
+from accounts_api.auth import passwords
 from accounts_api.auth.passwords import hash_password
 from accounts_api.settings import Settings
 from tests.api.conftest import account_body
-from tests.conftest import ADMIN_PASSWORD, BASE_URL, JSONAPI, ROOT, SECRET, Api, Db
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    BASE_URL,
+    JSONAPI,
+    ROOT,
+    SECRET,
+    Api,
+    Db,
+    client_for,
+    settings_for,
+)
 
 AUTH = "/api/rest/admin/auth"
 ACCOUNTS = "/api/rest/admin/accounts"
@@ -415,12 +428,13 @@ def test_aud_may_be_a_string_or_contain_admin(api: Api, admin_id: int) -> None:
     assert api.get(ACCOUNTS, headers={"Authorization": among_others}).status_code == 200
 
 
-def test_expired_token_is_accepted_without_a_configured_lifetime(api: Api, admin_id: int) -> None:
+def test_expired_token_is_401_without_a_configured_lifetime(api: Api, admin_id: int) -> None:
+    # contract §1.3: Yeti ignores exp without a lifetime; fixed (docs/compatibility.md)
     expired = sign({"sub": admin_id, "aud": ["admin"], "exp": int(time.time()) - 3600})
+    current = sign({"sub": admin_id, "aud": ["admin"], "exp": int(time.time()) + 3600})
 
-    response = api.get(ACCOUNTS, headers={"Authorization": expired})
-
-    assert response.status_code == 200, response.text
+    assert_token_rejected(api.get(ACCOUNTS, headers={"Authorization": expired}))
+    assert api.get(ACCOUNTS, headers={"Authorization": current}).status_code == 200
 
 
 def test_authentication_precedes_content_negotiation(api: Api, contractor_id: int) -> None:
@@ -503,7 +517,7 @@ def expiring_client(database_url: str, admin_id: int) -> Iterator[TestClient]:
         yield client
 
 
-def test_configured_lifetime_checks_exp_when_present(
+def test_configured_lifetime_requires_an_unexpired_exp(
     expiring_client: TestClient, admin_id: int
 ) -> None:
     api = Api(expiring_client, "")
@@ -514,8 +528,8 @@ def test_configured_lifetime_checks_exp_when_present(
 
     assert_token_rejected(api.get(ACCOUNTS, headers={"Authorization": expired}))
     assert api.get(ACCOUNTS, headers={"Authorization": current}).status_code == 200
-    # contract §1.3: ruby-jwt checks exp only when the claim is present
-    assert api.get(ACCOUNTS, headers={"Authorization": permanent}).status_code == 200
+    # contract §1.3: Yeti accepts a token without exp here; with a lifetime we require one
+    assert_token_rejected(api.get(ACCOUNTS, headers={"Authorization": permanent}))
 
 
 def test_configured_lifetime_puts_exp_in_issued_tokens(
@@ -531,3 +545,303 @@ def test_configured_lifetime_puts_exp_in_issued_tokens(
     assert list(claims) == ["sub", "aud", "exp"]
     assert claims["sub"] == admin_id
     assert before + 600 <= claims["exp"] <= int(time.time()) + 600
+
+
+# -- issue 6: every /auth answer is kept out of caches ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"auth": {"username": "test-admin", "password": ADMIN_PASSWORD}}, 201),
+        ({"auth": {"username": "test-admin", "password": "wrong"}}, 401),
+        ({}, 400),
+        ({"auth": {"username": "test-admin", "password": "x" * (1024 * 1024)}}, 413),
+    ],
+    ids=["201", "401", "400", "413"],
+)
+def test_auth_answers_are_not_stored(
+    api: Api, admin_id: int, body: dict[str, Any], status: int
+) -> None:
+    response = login(api, body)
+
+    assert response.status_code == status
+    assert response.headers["cache-control"] == "no-store"
+
+
+# -- issue 6: login throttling -----------------------------------------------------------------
+
+MAX_FAILURES = 10
+WINDOW = 15 * 60
+THROTTLED = {
+    "errors": [
+        {
+            "title": "Too Many Requests",
+            "detail": "Too many failed login attempts. Try again later.",
+            "code": "429",
+            "status": "429",
+        }
+    ]
+}
+
+
+def attempt(client: Any, username: str, password: str, forwarded_for: str | None = None) -> Any:
+    """A login through the session's client (peer 127.0.0.1, a trusted proxy), from
+    `forwarded_for` when given."""
+    api = client if isinstance(client, Api) else Api(client, "")
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return login(api, {"auth": {"username": username, "password": password}}, headers=headers)
+
+
+def fail(
+    client: Any, times: int, username: str = "test-admin", forwarded_for: str | None = None
+) -> None:
+    for _ in range(times):
+        response = attempt(client, username, "wrong", forwarded_for)
+        assert response.status_code == 401, response.text
+
+
+def assert_throttled(response: Any, window: int = WINDOW) -> int:
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"] == LOGIN_JSON
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json() == THROTTLED
+    retry_after = int(response.headers["retry-after"])
+    assert 0 < retry_after <= window
+    return retry_after
+
+
+def throttle_rows(db: Db) -> dict[tuple[str, str], int]:
+    rows = db.fetch("SELECT scope, key, failures FROM login_throttle")
+    return {(row["scope"], row["key"]): row["failures"] for row in rows}
+
+
+@pytest.fixture
+def counted_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords argon2 was asked to check, in order."""
+    checked: list[str] = []
+    original = passwords.verify_password
+
+    def counting(password_hash: str | None, password: str) -> bool:
+        checked.append(password)
+        return original(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    return checked
+
+
+def test_ten_failures_then_429_with_retry_after(
+    api: Api, db: Db, admin_id: int, counted_checks: list[str]
+) -> None:
+    fail(api, MAX_FAILURES)
+
+    assert_throttled(attempt(api, "test-admin", "wrong"))
+    # checked before hashing: a throttled attempt costs no argon2
+    assert len(counted_checks) == MAX_FAILURES
+    assert throttle_rows(db)[("username", "test-admin")] >= MAX_FAILURES
+
+
+def test_a_correct_password_while_throttled_is_still_429(
+    api: Api, admin_id: int, counted_checks: list[str]
+) -> None:
+    fail(api, MAX_FAILURES)
+
+    response = attempt(api, "test-admin", ADMIN_PASSWORD)
+
+    assert_throttled(response)
+    assert "jwt" not in response.text
+    assert ADMIN_PASSWORD not in counted_checks
+
+
+def test_addresses_are_throttled_across_usernames(api: Api, admin_id: int) -> None:
+    for number in range(MAX_FAILURES):
+        fail(api, 1, username=f"nobody{number}", forwarded_for="198.51.100.7")
+
+    assert_throttled(attempt(api, "someone-else", "wrong", "198.51.100.7"))
+    assert_throttled(attempt(api, "test-admin", ADMIN_PASSWORD, "198.51.100.7"))
+    # another address is not concerned
+    assert attempt(api, "test-admin", ADMIN_PASSWORD, "198.51.100.8").status_code == 201
+
+
+def test_usernames_are_throttled_across_addresses(api: Api, admin_id: int) -> None:
+    for number in range(MAX_FAILURES):
+        fail(api, 1, forwarded_for=f"198.51.100.{number + 1}")
+
+    assert_throttled(attempt(api, "test-admin", ADMIN_PASSWORD, "203.0.113.50"))
+    # another username from the same addresses is not concerned
+    assert attempt(api, "nobody", "wrong", "198.51.100.1").status_code == 401
+
+
+def test_unknown_usernames_are_throttled_like_known_ones(api: Api, admin_id: int) -> None:
+    for number in range(MAX_FAILURES):
+        fail(api, 1, username="nobody", forwarded_for=f"198.51.100.{number + 1}")
+
+    # the same answer as for an admin that exists: throttling tells nobody who exists
+    assert_throttled(attempt(api, "nobody", "wrong", "203.0.113.50"))
+
+
+def test_ipv6_clients_are_counted_per_64_block(api: Api, admin_id: int) -> None:
+    for number in range(MAX_FAILURES):
+        fail(api, 1, username=f"nobody{number}", forwarded_for=f"2001:db8:0:1::{number + 1:x}")
+
+    assert_throttled(attempt(api, "nobody", "wrong", "2001:db8:0:1:ffff::1"))
+    assert attempt(api, "nobody", "wrong", "2001:db8:0:2::1").status_code == 401
+
+
+def test_a_success_resets_the_usernames_count(api: Api, db: Db, admin_id: int) -> None:
+    fail(api, MAX_FAILURES - 1, forwarded_for="198.51.100.1")
+    assert attempt(api, "test-admin", ADMIN_PASSWORD, "198.51.100.2").status_code == 201
+    assert ("username", "test-admin") not in throttle_rows(db)
+
+    # a fresh count: ten more failures, from other addresses, before the username is throttled
+    for number in range(MAX_FAILURES):
+        fail(api, 1, forwarded_for=f"198.51.100.{number + 10}")
+    assert_throttled(attempt(api, "test-admin", "wrong", "198.51.100.100"))
+
+
+def test_a_success_does_not_reset_the_addresss_count(api: Api, db: Db, admin_id: int) -> None:
+    fail(api, MAX_FAILURES - 1, username="nobody", forwarded_for="198.51.100.1")
+
+    assert attempt(api, "test-admin", ADMIN_PASSWORD, "198.51.100.1").status_code == 201
+
+    # the success is not a failure, and does not forgive the nine before it
+    assert throttle_rows(db)[("address", "198.51.100.1")] == MAX_FAILURES - 1
+    fail(api, 1, username="nobody", forwarded_for="198.51.100.1")
+    assert_throttled(attempt(api, "test-admin", ADMIN_PASSWORD, "198.51.100.1"))
+
+
+def test_logins_that_succeed_are_never_throttled(api: Api, db: Db, admin_id: int) -> None:
+    for _ in range(MAX_FAILURES + 2):
+        assert attempt(api, "test-admin", ADMIN_PASSWORD).status_code == 201
+
+    assert throttle_rows(db) == {}
+
+
+def test_a_correct_password_from_a_disallowed_address_is_not_a_failure(
+    api: Api, db: Db, restricted_admin: int
+) -> None:
+    for _ in range(MAX_FAILURES + 1):
+        response = attempt(api, RESTRICTED, RESTRICTED_PASSWORD, "192.168.1.1")
+        assert response.json() == IP_NOT_ALLOWED
+
+    assert throttle_rows(db) == {}
+
+
+def test_retry_after_counts_down_to_the_end_of_the_window(api: Api, db: Db, admin_id: int) -> None:
+    fail(api, MAX_FAILURES, username="nobody")
+    db.execute("UPDATE login_throttle SET window_started_at = now() - interval '800 seconds'")
+
+    retry_after = assert_throttled(attempt(api, "nobody", "wrong"))
+
+    assert WINDOW - 800 - 5 <= retry_after <= WINDOW - 800
+
+
+def test_a_new_window_starts_when_the_last_one_ended(api: Api, db: Db, admin_id: int) -> None:
+    fail(api, MAX_FAILURES)
+    assert_throttled(attempt(api, "test-admin", ADMIN_PASSWORD))
+
+    db.execute(
+        "UPDATE login_throttle SET window_started_at = now() - make_interval(secs => $1)",
+        float(WINDOW),
+    )
+
+    assert attempt(api, "test-admin", "wrong").status_code == 401
+    assert throttle_rows(db) == {("username", "test-admin"): 1, ("address", "127.0.0.1"): 1}
+    assert attempt(api, "test-admin", ADMIN_PASSWORD).status_code == 201
+
+
+def test_counts_are_shared_by_every_instance(api: Api, database_url: str, admin_id: int) -> None:
+    with client_for(settings_for(database_url)) as other:
+        fail(api, MAX_FAILURES // 2)
+        fail(other, MAX_FAILURES - MAX_FAILURES // 2)
+
+        assert_throttled(attempt(api, "test-admin", ADMIN_PASSWORD))
+        assert_throttled(attempt(other, "test-admin", ADMIN_PASSWORD))
+
+
+def test_the_limits_come_from_the_settings(api: Api, database_url: str, admin_id: int) -> None:
+    settings = settings_for(database_url, login_max_failures=3, login_failure_window=60)
+    with client_for(settings) as strict:
+        fail(strict, 3)
+
+        assert_throttled(attempt(strict, "test-admin", ADMIN_PASSWORD), window=60)
+
+
+def test_ended_windows_are_purged_a_bounded_batch_at_a_time(
+    api: Api, db: Db, admin_id: int
+) -> None:
+    db.execute(
+        "INSERT INTO login_throttle (scope, key, failures, window_started_at)"
+        " SELECT 'username', 'stale' || n, 3, now() - interval '1 hour'"
+        " FROM generate_series(1, 50) n"
+    )
+    db.execute(
+        "INSERT INTO login_throttle VALUES ('username', 'recent', 3, now() - interval '1 minute')"
+    )
+
+    fail(api, 1, username="nobody")
+
+    rows = throttle_rows(db)
+    assert len([key for key in rows if key[1].startswith("stale")]) == 30
+    assert rows[("username", "recent")] == 3
+    assert rows[("username", "nobody")] == 1
+
+    fail(api, 2, username="nobody")
+    assert not [key for key in throttle_rows(db) if key[1].startswith("stale")]
+
+
+def test_a_username_longer_than_any_admins_is_counted(api: Api, db: Db, admin_id: int) -> None:
+    # no index entry may outgrow PostgreSQL's limit: the key is cut to the column's length
+    fail(api, 1, username="x" * 100_000)
+
+    assert throttle_rows(db)[("username", "x" * 255)] == 1
+
+
+# -- issue 6: password checks are capped per worker -------------------------------------------
+
+
+class BlockedChecks:
+    """verify_password held until released, so a test can fill the cap without timing."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, password_hash: str | None, password: str) -> bool:
+        self.entered.set()
+        assert self.release.wait(timeout=60), "never released"
+        return False
+
+
+def test_logins_beyond_the_cap_and_its_queue_are_503(
+    api: Api, db: Db, database_url: str, admin_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = BlockedChecks()
+    monkeypatch.setattr(passwords, "verify_password", blocked)
+    settings = settings_for(database_url, login_concurrency=1, login_queue=0)
+    with client_for(settings) as capped, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(attempt, capped, "test-admin", "wrong")
+        try:
+            assert blocked.entered.wait(timeout=60), "the first login never reached its check"
+
+            response = attempt(capped, "test-admin", ADMIN_PASSWORD)
+        finally:
+            blocked.release.set()
+
+        assert response.status_code == 503
+        assert response.headers["content-type"] == LOGIN_JSON
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["retry-after"] == "1"
+        assert response.json() == {
+            "errors": [
+                {
+                    "title": "Service Unavailable",
+                    "detail": "Too many logins are being checked. Try again shortly.",
+                    "code": "503",
+                    "status": "503",
+                }
+            ]
+        }
+        assert first.result(timeout=60).status_code == 401
+    # refused before anything was counted: only the first attempt's failure is
+    assert throttle_rows(db) == {("username", "test-admin"): 1, ("address", "127.0.0.1"): 1}

@@ -1,9 +1,12 @@
 """Admin JWTs (contract §1.2 format, §1.3 verification): HS256, `sub` an integer, `aud`
-always `["admin"]`, `exp` only with a configured lifetime and then checked."""
+always `["admin"]`, `exp` only with a configured lifetime; issue 6: `exp` always checked when
+present, required with a lifetime, and per-admin signing keys for revocation."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -11,7 +14,7 @@ from typing import Any
 import jwt
 import pytest
 
-from accounts_api.auth.tokens import InvalidToken, admin_id, issue
+from accounts_api.auth.tokens import InvalidToken, issue, signing_key, subject, verify
 
 SECRET = "test-secret-key-that-is-long-enough-for-hs256-and-hs512-signing-keys!"
 LIFETIME = 600
@@ -67,27 +70,37 @@ def test_issue_signature_is_hs256() -> None:
 
 @pytest.mark.parametrize("lifetime", [LIFETIME, None])
 def test_round_trip(lifetime: int | None) -> None:
-    assert admin_id(issue(42, SECRET, lifetime), SECRET, lifetime) == 42
+    token = issue(42, SECRET, lifetime)
+    assert subject(token) == 42
+    verify(token, SECRET, lifetime)
 
 
 def test_expired_token_rejected_when_a_lifetime_is_configured() -> None:
     token = sign({"sub": 7, "aud": ["admin"], "exp": int(time.time()) - 10})
     with pytest.raises(InvalidToken):
-        admin_id(token, SECRET, LIFETIME)
+        verify(token, SECRET, LIFETIME)
 
 
-def test_exp_ignored_without_a_lifetime() -> None:
+def test_expired_token_rejected_without_a_lifetime() -> None:
+    # contract §1.3 describes Yeti ignoring exp without a lifetime: fixed (docs/compatibility.md)
     token = sign({"sub": 7, "aud": ["admin"], "exp": int(time.time()) - 3600})
-    assert admin_id(token, SECRET, None) == 7
+    with pytest.raises(InvalidToken):
+        verify(token, SECRET, None)
 
 
-def test_token_without_exp_accepted_with_a_lifetime() -> None:
-    assert admin_id(sign({"sub": 7, "aud": ["admin"]}), SECRET, LIFETIME) == 7
+def test_token_without_exp_rejected_with_a_lifetime() -> None:
+    with pytest.raises(InvalidToken):
+        verify(sign({"sub": 7, "aud": ["admin"]}), SECRET, LIFETIME)
+
+
+def test_token_without_exp_accepted_without_a_lifetime() -> None:
+    verify(sign({"sub": 7, "aud": ["admin"]}), SECRET, None)
 
 
 def test_unexpired_token_accepted() -> None:
     token = sign({"sub": 7, "aud": ["admin"], "exp": int(time.time()) + 60})
-    assert admin_id(token, SECRET, LIFETIME) == 7
+    verify(token, SECRET, LIFETIME)
+    verify(token, SECRET, None)
 
 
 @pytest.mark.parametrize(
@@ -100,7 +113,9 @@ def test_unexpired_token_accepted() -> None:
     ],
 )
 def test_accepted_claims(claims: dict[str, Any], expected: int) -> None:
-    assert admin_id(sign(claims), SECRET, LIFETIME) == expected
+    token = sign({**claims, "exp": int(time.time()) + 60})
+    assert subject(token) == expected
+    verify(token, SECRET, LIFETIME)
 
 
 @pytest.mark.parametrize(
@@ -109,16 +124,33 @@ def test_accepted_claims(claims: dict[str, Any], expected: int) -> None:
         {"sub": 7},
         {"sub": 7, "aud": ["customer-v1"]},
         {"sub": 7, "aud": []},
+    ],
+)
+def test_rejected_audiences(claims: dict[str, Any]) -> None:
+    with pytest.raises(InvalidToken):
+        verify(sign(claims), SECRET, None)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
         {"aud": ["admin"]},
         {"sub": "abc", "aud": ["admin"]},
         {"sub": True, "aud": ["admin"]},
         {"sub": None, "aud": ["admin"]},
         {"sub": [7], "aud": ["admin"]},
+        {"sub": 7.5, "aud": ["admin"]},
     ],
 )
-def test_rejected_claims(claims: dict[str, Any]) -> None:
+def test_subject_that_is_not_an_admin_id(claims: dict[str, Any]) -> None:
     with pytest.raises(InvalidToken):
-        admin_id(sign(claims), SECRET, LIFETIME)
+        subject(sign(claims))
+
+
+def test_subject_is_read_without_the_key() -> None:
+    # the admin's own key is known only once `sub` found the admin
+    other_key = "some other key, long enough for HS256 signing"
+    assert subject(sign({"sub": 7, "aud": ["admin"]}, secret=other_key)) == 7
 
 
 @pytest.mark.parametrize(
@@ -134,11 +166,40 @@ def test_rejected_claims(claims: dict[str, Any]) -> None:
 )
 def test_rejected_tokens(token: str) -> None:
     with pytest.raises(InvalidToken):
-        admin_id(token, SECRET, None)
+        verify(token, SECRET, None)
+
+
+@pytest.mark.parametrize("token", ["", "invalid", "a.b.c", "e30.e30.e30"])
+def test_malformed_tokens_have_no_subject(token: str) -> None:
+    with pytest.raises(InvalidToken):
+        subject(token)
 
 
 def test_tampered_payload_rejected() -> None:
     header, _, signature = issue(1, SECRET, None).split(".")
     forged = base64.urlsafe_b64encode(b'{"sub":2,"aud":["admin"]}').rstrip(b"=").decode()
     with pytest.raises(InvalidToken):
-        admin_id(f"{header}.{forged}.{signature}", SECRET, None)
+        verify(f"{header}.{forged}.{signature}", SECRET, None)
+
+
+# -- per-admin keys (issue 6: revocation) ----------------------------------------------------
+
+
+def test_an_admin_without_a_token_key_signs_with_the_service_secret() -> None:
+    # as Yeti signs: tokens Yeti issued keep working
+    assert signing_key(SECRET, None) == SECRET
+
+
+def test_a_token_key_derives_a_key_of_its_own() -> None:
+    first, second = signing_key(SECRET, "one"), signing_key(SECRET, "two")
+
+    assert first == hmac.new(SECRET.encode(), b"one", hashlib.sha256).digest()
+    assert len({first, second, SECRET}) == 3
+    token = issue(7, first, None)
+    verify(token, first, None)
+    for other in (second, SECRET):
+        with pytest.raises(InvalidToken):
+            verify(token, other, None)
+    # the format stays Yeti's whatever the key
+    assert segment(token, 0) == {"alg": "HS256"}
+    assert raw_segment(token, 1) == b'{"sub":7,"aud":["admin"]}'

@@ -1,4 +1,8 @@
-"""Client addresses: the IP allow-list check (contract §1.4) and the audit IP (§4.3)."""
+"""Client addresses: the IP allow-list check (contract §1.4) and the audit IP (§4.3).
+
+`X-Forwarded-For` and `X-Real-IP` reach these functions only from a trusted proxy:
+proxies.TrustedProxies removes them from anyone else's requests.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,31 @@ from collections.abc import Sequence
 
 from starlette.requests import Request
 
-# contract §1.4: only loopback proxies are trusted for X-Forwarded-For
-TRUSTED_PROXIES = frozenset({"127.0.0.1", "::1"})
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from accounts_api.settings import Network
 
 
-def remote_ip(request: Request) -> str:
-    """The first untrusted address among the peer and X-Forwarded-For, read from the right."""
+def is_trusted(address: str, proxies: Sequence[Network]) -> bool:
+    """Whether `address` is one of the trusted proxies (ACCOUNTS_API_TRUSTED_PROXIES)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        # a dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d
+        ip = ip.ipv4_mapped
+    return any(ip.version == network.version and ip in network for network in proxies)
+
+
+def remote_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:
+    """The first untrusted address among the peer and X-Forwarded-For, read from the right
+    (contract §1.4, with Yeti's loopback-only proxies as the default setting)."""
     peer = request.client.host if request.client else ""
     candidates = [peer]
     forwarded = request.headers.get("x-forwarded-for", "")
     candidates += [part.strip() for part in reversed(forwarded.split(",")) if part.strip()]
     addresses = [candidate for candidate in candidates if _is_address(candidate)]
     for address in addresses:
-        if address not in TRUSTED_PROXIES:
+        if not is_trusted(address, trusted_proxies):
             return address
     return addresses[-1] if addresses else peer
 
@@ -34,9 +48,12 @@ def _is_address(text: str) -> bool:
     return True
 
 
-def audit_ip(request: Request) -> str | None:
+def audit_ip(request: Request, trusted_proxies: Sequence[Network]) -> str | None:
     """X-Real-IP when present, else the remote IP; None when neither is an address."""
-    for candidate in (request.headers.get("x-real-ip", "").strip(), remote_ip(request)):
+    for candidate in (
+        request.headers.get("x-real-ip", "").strip(),
+        remote_ip(request, trusted_proxies),
+    ):
         try:
             return str(ipaddress.ip_address(candidate))
         except ValueError:

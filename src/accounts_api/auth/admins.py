@@ -1,15 +1,18 @@
-"""Admin users: creation (the CLI) and the lookups authentication needs."""
+"""Admin users: creation, password resets and token revocation (the CLI) and the lookups
+authentication needs."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from accounts_api.auth.addresses import Network, parse_network
+from accounts_api.auth.addresses import parse_network
 from accounts_api.auth.passwords import hash_password
 from accounts_api.db.pool import Connection, Database
+from accounts_api.settings import Network
 
 
 @dataclass(frozen=True)
@@ -18,20 +21,30 @@ class AdminUser:
     username: str
     password_hash: str
     allowed_ips: list[Network] | None
+    # NULL: tokens signed with the service secret (auth/tokens.py)
+    token_key: str | None
 
 
 class AdminExists(Exception):
     pass
 
 
+class UnknownAdmin(Exception):
+    pass
+
+
+_COLUMNS = "id, username, password_hash, allowed_ips, token_key"
+
+
 def _from_row(row: asyncpg.Record) -> AdminUser:
-    return AdminUser(row["id"], row["username"], row["password_hash"], row["allowed_ips"])
+    return AdminUser(
+        row["id"], row["username"], row["password_hash"], row["allowed_ips"], row["token_key"]
+    )
 
 
 async def by_username(connection: Connection | Database, username: str) -> AdminUser | None:
     row = await connection.fetchrow(
-        "SELECT id, username, password_hash, allowed_ips FROM admin_users WHERE username = $1",
-        username,
+        f"SELECT {_COLUMNS} FROM admin_users WHERE username = $1", username
     )
     return _from_row(row) if row else None
 
@@ -39,9 +52,7 @@ async def by_username(connection: Connection | Database, username: str) -> Admin
 async def by_id(connection: Connection | Database, admin_id: int) -> AdminUser | None:
     if not 0 < admin_id < 2**63:
         return None
-    row = await connection.fetchrow(
-        "SELECT id, username, password_hash, allowed_ips FROM admin_users WHERE id = $1", admin_id
-    )
+    row = await connection.fetchrow(f"SELECT {_COLUMNS} FROM admin_users WHERE id = $1", admin_id)
     return _from_row(row) if row else None
 
 
@@ -62,3 +73,31 @@ async def create(
     except asyncpg.UniqueViolationError:
         raise AdminExists(username) from None
     return admin_id
+
+
+def _new_token_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+async def revoke_tokens(connection: Connection, username: str) -> None:
+    """Every token issued to the admin so far stops verifying: its signing key changes."""
+    found = await connection.fetchval(
+        "UPDATE admin_users SET token_key = $2 WHERE username = $1 RETURNING true",
+        username,
+        _new_token_key(),
+    )
+    if not found:
+        raise UnknownAdmin(username)
+
+
+async def set_password(connection: Connection, username: str, password: str) -> None:
+    """A new password, and the tokens issued with the old one revoked with it."""
+    found = await connection.fetchval(
+        "UPDATE admin_users SET password_hash = $2, token_key = $3 WHERE username = $1"
+        " RETURNING true",
+        username,
+        hash_password(password),
+        _new_token_key(),
+    )
+    if not found:
+        raise UnknownAdmin(username)

@@ -1,25 +1,29 @@
 """POST /api/rest/admin/auth: username and password in, a JWT out (contract §1.1).
 
-Not a JSON:API endpoint: its bodies are `application/json; charset=utf-8`.
+Not a JSON:API endpoint: its bodies are `application/json; charset=utf-8`, and no answer may be
+kept by a cache (issue 6: `Cache-Control: no-store`). Before any password is checked, the
+throttle (auth/throttle.py) and the cap on checks (auth/passwords.py) may refuse the login.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from accounts_api.auth import admins, tokens
+from accounts_api.auth import admins, throttle, tokens
 from accounts_api.auth.addresses import ip_allowed, remote_ip
-from accounts_api.auth.passwords import verify_password
+from accounts_api.auth.errors import AuthenticationFailed, BadRequest, LoginRefused
+from accounts_api.auth.passwords import PasswordChecks
 from accounts_api.db.pool import Database
 from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.errors import PayloadTooLarge
+from accounts_api.settings import Network
 
 JSON = "application/json; charset=utf-8"
 
@@ -27,18 +31,23 @@ INCORRECT = "Incorrect login or password."
 IP_NOT_ALLOWED = "Your IP address is not allowed."
 
 
-def _json(document: dict[str, Any], status: int) -> Response:
-    return Response(msgspec.json.encode(document), status_code=status, media_type=JSON)
+@dataclass(frozen=True)
+class LoginPolicy:
+    secret: str
+    lifetime: int | None
+    limits: throttle.Limits
+    trusted_proxies: Sequence[Network]
 
 
-def _failure(detail: str) -> Response:
-    error = {"title": "Authentication failed", "detail": detail, "code": "401", "status": "401"}
-    return _json({"errors": [error]}, 401)
+def _json(document: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    # the middleware's cache-control gives way to this one (app.py)
+    headers = {"cache-control": "no-store", **(headers or {})}
+    return Response(msgspec.json.encode(document), status, headers, media_type=JSON)
 
 
-def _bad_request(detail: str) -> Response:
-    error = {"title": "Bad Request", "detail": detail, "code": "400", "status": "400"}
-    return _json({"errors": [error]}, 400)
+def _refused(refusal: LoginRefused) -> Response:
+    headers = {} if refusal.retry_after is None else {"retry-after": str(refusal.retry_after)}
+    return _json(refusal.document(), refusal.status, headers)
 
 
 def _credentials(content_type: str, body: bytes) -> dict[str, Any] | None:
@@ -58,7 +67,7 @@ def _credentials(content_type: str, body: bytes) -> dict[str, Any] | None:
     try:
         document = msgspec.json.decode(body) if body.strip() else {}
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        raise ValueError("The request body is not valid JSON.") from None
+        raise BadRequest("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         return None
     auth = document.get("auth")
@@ -70,32 +79,39 @@ def _credentials(content_type: str, body: bytes) -> dict[str, Any] | None:
 
 
 def login_endpoint(
-    database: Callable[[Request], Database], secret: Callable[[], str], lifetime: int | None
+    database: Callable[[Request], Database], policy: LoginPolicy, checks: PasswordChecks
 ) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            body = await read_body(request)
-        except PayloadTooLarge as too_large:
-            return _json({"errors": [too_large.as_dict()]}, 413)
-        try:
-            credentials = _credentials(request.headers.get("content-type", ""), body)
-        except ValueError as error:
-            return _bad_request(str(error))
+    async def token(request: Request) -> str:
+        body = await read_body(request)
+        credentials = _credentials(request.headers.get("content-type", ""), body)
         if credentials is None:
-            return _bad_request("The required parameter, auth, is missing.")
+            raise BadRequest("The required parameter, auth, is missing.")
         username, password = credentials.get("username"), credentials.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or "\x00" in username:
-            return _failure(INCORRECT)
-        admin = await admins.by_username(database(request), username)
-        # the hash check runs for unknown users too, so timing does not reveal who exists
-        valid = await run_in_threadpool(
-            verify_password, admin.password_hash if admin else None, password
-        )
+            raise AuthenticationFailed(INCORRECT)
+        ip = remote_ip(request, policy.trusted_proxies)
+        # a place first: a login refused for overload costs neither the database nor argon2
+        with checks.place():
+            async with database(request).acquire() as connection:
+                counted = await throttle.attempt(connection, policy.limits, username, ip)
+                admin = await admins.by_username(connection, username)
+            # the hash check runs for unknown users too, so timing does not reveal who exists
+            valid = await checks.verify(admin.password_hash if admin else None, password)
         if admin is None or not valid:
-            return _failure(INCORRECT)
+            raise AuthenticationFailed(INCORRECT)
+        await throttle.succeeded(database(request), counted)
         # contract §1.1: the IP is checked after the password
-        if not ip_allowed(admin.allowed_ips, remote_ip(request)):
-            return _failure(IP_NOT_ALLOWED)
-        return _json({"jwt": tokens.issue(admin.id, secret(), lifetime)}, 201)
+        if not ip_allowed(admin.allowed_ips, ip):
+            raise AuthenticationFailed(IP_NOT_ALLOWED)
+        key = tokens.signing_key(policy.secret, admin.token_key)
+        return tokens.issue(admin.id, key, policy.lifetime)
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return _json({"jwt": await token(request)}, 201)
+        except LoginRefused as refusal:
+            return _refused(refusal)
+        except PayloadTooLarge as too_large:
+            return _json({"errors": [too_large.as_dict()]}, 413)
 
     return endpoint

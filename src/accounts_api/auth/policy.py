@@ -7,6 +7,8 @@ sends an empty body (docs/compatibility.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 from starlette.requests import Request
 
@@ -16,24 +18,29 @@ from accounts_api.db.pool import Connection
 from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.declaration import Context
 from accounts_api.jsonapi.errors import AuthenticationRequired
+from accounts_api.settings import Network
 
 
 class JwtAuthenticator:
-    def __init__(self, secret: str, lifetime: int | None):
+    def __init__(self, secret: str, lifetime: int | None, trusted_proxies: Sequence[Network]):
         self.secret = secret
         self.lifetime = lifetime
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, request: Request, connection: Connection) -> Context:
-        token = await _token(request)
+        token = await _token(request) or ""
         try:
-            admin_id = tokens.admin_id(token or "", self.secret, self.lifetime)
+            admin = await admins.by_id(connection, tokens.subject(token))
+            if admin is None:
+                raise AuthenticationRequired()
+            # the admin's own key: a revocation changed it (auth/tokens.py)
+            tokens.verify(token, tokens.signing_key(self.secret, admin.token_key), self.lifetime)
         except tokens.InvalidToken:
             raise AuthenticationRequired() from None
-        admin = await admins.by_id(connection, admin_id)
         # contract §1.3: the allow-list is checked again on every request
-        if admin is None or not ip_allowed(admin.allowed_ips, remote_ip(request)):
+        if not ip_allowed(admin.allowed_ips, remote_ip(request, self.trusted_proxies)):
             raise AuthenticationRequired()
-        return Context(admin_id=admin.id, ip=audit_ip(request))
+        return Context(admin_id=admin.id, ip=audit_ip(request, self.trusted_proxies))
 
 
 async def _token(request: Request) -> str | None:
