@@ -272,3 +272,25 @@ def client_for(settings: Settings, peer: str = "127.0.0.1") -> Iterator[TestClie
     `peer` (the direct peer, as a proxy or a client connecting to the server would be)."""
     with TestClient(create_app(settings), base_url=BASE_URL, client=(peer, 50000)) as client:
         yield client
+
+
+@contextmanager
+def scratch_database(database_url: str, name: str) -> Iterator[str]:
+    """A database of its own on the test server, empty, dropped afterwards (even when a test
+    closed it to connections): for scenarios the shared test database must not go through."""
+    admin_url = embedded.with_database(database_url, "postgres")
+
+    async def admin(*statements: str) -> None:
+        connection = await asyncpg.connect(admin_url)
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    run(admin(drop, f"CREATE DATABASE {name}"))
+    try:
+        yield embedded.with_database(database_url, name)
+    finally:
+        run(admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true", drop))

@@ -6,26 +6,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
 from starlette.testclient import TestClient
 
 from accounts_api.app import create_app
-from accounts_api.db import embedded, migrate
-from accounts_api.settings import Settings
-from tests.conftest import ROOT, SECRET, run
+from accounts_api.db import migrate
+from tests.conftest import run, scratch_database, settings_for
 
 
 def client_for(database_url: str) -> TestClient:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=ROOT / "var" / "test-data",
-        token_lifetime=None,
-        pool_size=2,
-        secret_key_env=SECRET,
-        acquire_timeout=2.0,
-    )
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings_for(database_url, acquire_timeout=2.0)))
 
 
 def free_port() -> int:
@@ -41,21 +31,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def unmigrated_url(database_url: str) -> Iterator[str]:
-    """A database of its own on the test server, without the schema."""
-    name = "accounts_api_test_unmigrated"
-    admin = embedded.with_database(database_url, "postgres")
-
-    async def execute(sql: str) -> None:
-        connection = await asyncpg.connect(admin)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    run(execute(f"CREATE DATABASE {name}"))
-    yield embedded.with_database(database_url, name)
-    run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with scratch_database(database_url, "accounts_api_test_unmigrated") as url:
+        yield url
 
 
 def test_healthz_answers_without_authentication(app_client: TestClient) -> None:

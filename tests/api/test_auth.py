@@ -17,9 +17,8 @@ from starlette.testclient import TestClient
 
 from accounts_api.app import create_app
 from accounts_api.auth import passwords
-from accounts_api.auth.passwords import hash_password
 from accounts_api.settings import Settings
-from tests.api.conftest import account_body
+from tests.api.conftest import RESTRICTED, RESTRICTED_PASSWORD, account_body
 from tests.conftest import (
     ADMIN_PASSWORD,
     BASE_URL,
@@ -35,8 +34,6 @@ from tests.conftest import (
 AUTH = "/api/rest/admin/auth"
 ACCOUNTS = "/api/rest/admin/accounts"
 LOGIN_JSON = "application/json; charset=utf-8"
-RESTRICTED = "restricted-admin"
-RESTRICTED_PASSWORD = "restricted-password"
 
 TOKEN_REJECTED = {
     "errors": [
@@ -92,22 +89,6 @@ def assert_token_rejected(response: Any) -> None:
     assert response.status_code == 401
     assert response.headers["content-type"] == JSONAPI
     assert response.json() == TOKEN_REJECTED
-
-
-@pytest.fixture
-def restricted_admin(db: Db) -> Iterator[int]:
-    """A second admin allowed only from 10.0.0.0/8 (contract §1.4)."""
-    db.execute("DELETE FROM admin_users WHERE username = $1", RESTRICTED)
-    admin = int(
-        db.fetchval(
-            "INSERT INTO admin_users (username, password_hash, allowed_ips)"
-            " VALUES ($1, $2, '{10.0.0.0/8}'::cidr[]) RETURNING id",
-            RESTRICTED,
-            hash_password(RESTRICTED_PASSWORD),
-        )
-    )
-    yield admin
-    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
 
 
 # -- §1.1 POST /auth ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from accounts_api.auth import tokens
 from accounts_api.db import embedded, migrate
 from accounts_api.settings import Settings
 from tests.api.money_checks import assert_ledger_explains_balances
-from tests.conftest import BASE_URL, JSONAPI, ROOT, SECRET, Db, run
+from tests.conftest import BASE_URL, JSONAPI, SECRET, Db, run, scratch_database, settings_for
 
 PREFIX = "/api/rest/admin"
 OPENING = Decimal(100)
@@ -44,16 +44,6 @@ UNAVAILABLE = {
 }
 
 Scenario = Callable[[httpx.AsyncClient, asyncpg.Connection], Awaitable[Any]]
-
-
-def settings_for(database_url: str, **limits: Any) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=ROOT / "var" / "test-data",
-        token_lifetime=None,
-        secret_key_env=SECRET,
-        **{"pool_size": 4, **limits},
-    )
 
 
 def run_app(settings: Settings, token: str, scenario: Scenario) -> Any:
@@ -150,7 +140,7 @@ def test_a_row_locked_past_the_lock_timeout_answers_409_and_other_reads_go_on(
         finally:
             await transaction.rollback()
 
-    settings = settings_for(database_url, lock_timeout=1.0)
+    settings = settings_for(database_url, pool_size=4, lock_timeout=1.0)
     write, reads = run_app(settings, token, scenario)
 
     assert write.status_code == 409, write.text
@@ -175,7 +165,7 @@ def test_a_statement_past_the_statement_timeout_answers_503(
             await transaction.rollback()
 
     # the statement's time runs out before the lock wait's
-    settings = settings_for(database_url, statement_timeout=0.5, lock_timeout=20.0)
+    settings = settings_for(database_url, pool_size=4, statement_timeout=0.5, lock_timeout=20.0)
     response = run_app(settings, token, scenario)
 
     assert response.status_code == 503, response.text
@@ -266,47 +256,30 @@ def test_thirty_writers_queued_on_a_locked_account_leave_the_pool_to_everyone_el
 
 
 @pytest.fixture
-def scratch_database(database_url: str) -> Iterator[tuple[str, str]]:
+def outage_database(database_url: str) -> Iterator[tuple[str, str]]:
     """A migrated database of its own, with an admin and a token for it: this scenario
     closes the database to connections, which the shared test database must never be."""
-    name = OUTAGE_DATABASE
-    admin_url = embedded.with_database(database_url, "postgres")
-    url = embedded.with_database(database_url, name)
+    with scratch_database(database_url, OUTAGE_DATABASE) as url:
+        migrate.upgrade(url)
 
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(admin_url)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
+        async def make_admin() -> int:
+            connection = await asyncpg.connect(url)
+            try:
+                admin_id: int = await connection.fetchval(
+                    "INSERT INTO admin_users (username, password_hash) VALUES ('outage', 'x')"
+                    " RETURNING id"
+                )
+                return admin_id
+            finally:
+                await connection.close()
 
-    run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    run(admin(f"CREATE DATABASE {name}"))
-    migrate.upgrade(url)
-
-    async def make_admin() -> int:
-        connection = await asyncpg.connect(url)
-        try:
-            admin_id: int = await connection.fetchval(
-                "INSERT INTO admin_users (username, password_hash) VALUES ('outage', 'x')"
-                " RETURNING id"
-            )
-            return admin_id
-        finally:
-            await connection.close()
-
-    token = tokens.issue(run(make_admin()), SECRET, None)
-    try:
-        yield url, token
-    finally:
-        run(admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-        run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        yield url, tokens.issue(run(make_admin()), SECRET, None)
 
 
 def test_a_database_that_refuses_connections_answers_503_then_serves_again(
-    database_url: str, scratch_database: tuple[str, str]
+    database_url: str, outage_database: tuple[str, str]
 ) -> None:
-    url, token = scratch_database
+    url, token = outage_database
     name = OUTAGE_DATABASE
     admin_url = embedded.with_database(database_url, "postgres")
     login = json.dumps({"auth": {"username": "outage", "password": "wrong"}}).encode()
@@ -339,7 +312,7 @@ def test_a_database_that_refuses_connections_answers_503_then_serves_again(
             await asyncio.sleep(0.2)
         return before, down, after, await client.get("/readyz")
 
-    settings = settings_for(url, acquire_timeout=2.0)
+    settings = settings_for(url, pool_size=4, acquire_timeout=2.0)
     before, down, after, ready = run_app(settings, token, scenario)
 
     assert before.status_code == 200, before.text

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from accounts_api.app import create_app
 from accounts_api.auth import tokens
 from accounts_api.settings import ConfigurationError, Settings
 from tests.api.conftest import account_body
-from tests.conftest import BASE_URL, ROOT, SECRET, Api, Db, empty_database
+from tests.conftest import SECRET, Api, Db, client_for, empty_database, settings_for
 
 PREFIX = "/api/rest/admin"
 ACCOUNTS = f"{PREFIX}/accounts"
@@ -174,15 +173,7 @@ def test_too_many_values_come_after_the_parameters_parsed_cleanly(world: World) 
 
 @pytest.fixture
 def limited_api(database_url: str, admin_id: int, world: World) -> Iterator[Api]:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=ROOT / "var" / "test-data",
-        token_lifetime=None,
-        pool_size=1,
-        secret_key_env=SECRET,
-        max_filter_values=3,
-    )
-    with TestClient(create_app(settings), base_url=BASE_URL, client=("127.0.0.1", 50000)) as client:
+    with client_for(settings_for(database_url, pool_size=1, max_filter_values=3)) as client:
         yield Api(client, tokens.issue(admin_id, SECRET, None))
 
 

@@ -30,7 +30,7 @@ from accounts_api.app import create_app
 from accounts_api.auth import tokens
 from accounts_api.settings import Settings
 from tests.api.conftest import account_body
-from tests.conftest import BASE_URL, JSONAPI, ROOT, SECRET, Api, Db
+from tests.conftest import BASE_URL, JSONAPI, ROOT, SECRET, Api, Db, settings_for
 
 PREFIX = "/api/rest/admin"
 ACCOUNTS = f"{PREFIX}/accounts"
@@ -569,13 +569,7 @@ def test_a_client_error_is_kept_and_replayed(
 @pytest.fixture(scope="module")
 def failing_client(database_url: str, admin_id: int) -> Iterator[TestClient]:
     """The app as in tests/conftest.py, answering unexpected errors with their 500."""
-    settings = Settings(
-        database_url=database_url,
-        data_dir=ROOT / "var" / "test-data",
-        token_lifetime=None,
-        pool_size=2,
-        secret_key_env=SECRET,
-    )
+    settings = settings_for(database_url)
     with TestClient(
         create_app(settings),
         base_url=BASE_URL,

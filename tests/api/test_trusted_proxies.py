@@ -15,16 +15,13 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from accounts_api.auth.passwords import hash_password
-from tests.api.conftest import account_body
+from tests.api.conftest import RESTRICTED, RESTRICTED_PASSWORD, account_body
 from tests.conftest import BASE_URL, Api, Db, client_for, settings_for
 
 ACCOUNTS = "/api/rest/admin/accounts"
 AUTH = "/api/rest/admin/auth"
 OUTSIDER = "192.0.2.10"  # a client connecting directly, not through a proxy
 PROXY = "172.16.0.2"  # the load balancer of the configured app
-RESTRICTED = "proxied-restricted-admin"
-RESTRICTED_PASSWORD = "restricted-password"
 FORWARDED_URL = {
     "X-Forwarded-Proto": "https",
     "X-Forwarded-Host": "public.example.org",
@@ -52,22 +49,6 @@ def loopback_of_balanced_app(database_url: str, admin_id: int) -> Iterator[TestC
     settings = settings_for(database_url, trusted_proxies=(ipaddress.ip_network("172.16.0.0/24"),))
     with client_for(settings, peer="127.0.0.1") as client:
         yield client
-
-
-@pytest.fixture
-def restricted_admin(db: Db) -> Iterator[int]:
-    """An admin allowed only from 10.0.0.0/8 (contract §1.4)."""
-    db.execute("DELETE FROM admin_users WHERE username = $1", RESTRICTED)
-    admin = int(
-        db.fetchval(
-            "INSERT INTO admin_users (username, password_hash, allowed_ips)"
-            " VALUES ($1, $2, '{10.0.0.0/8}'::cidr[]) RETURNING id",
-            RESTRICTED,
-            hash_password(RESTRICTED_PASSWORD),
-        )
-    )
-    yield admin
-    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
 
 
 @pytest.fixture
