@@ -294,3 +294,24 @@ def scratch_database(database_url: str, name: str) -> Iterator[str]:
         yield embedded.with_database(database_url, name)
     finally:
         run(admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true", drop))
+
+
+RESTRICTED = "restricted-admin"
+RESTRICTED_PASSWORD = "restricted-password"
+
+
+@pytest.fixture
+def restricted_admin(db: Db, admin_id: int) -> Iterator[int]:
+    """A second admin allowed only from 10.0.0.0/8 (contract §1.4)."""
+    db.execute("DELETE FROM admin_users WHERE username = $1", RESTRICTED)
+    admin = int(
+        db.fetchval(
+            "INSERT INTO admin_users (username, password_hash, allowed_ips)"
+            " VALUES ($1, $2, '{10.0.0.0/8}'::cidr[]) RETURNING id",
+            RESTRICTED,
+            hash_password(RESTRICTED_PASSWORD),
+        )
+    )
+    yield admin
+    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+    db.execute("DELETE FROM login_throttle")

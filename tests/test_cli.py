@@ -30,7 +30,7 @@ from accounts_api import cli as cli_module
 from accounts_api.auth import tokens
 from accounts_api.auth.passwords import hash_password, verify_password
 from accounts_api.db import embedded, migrate
-from tests.conftest import SECRET, Api, Db, run
+from tests.conftest import RESTRICTED, RESTRICTED_PASSWORD, SECRET, Api, Db, run
 
 CLI = str(Path(sys.executable).parent / "accounts-api")
 TIMEOUT = 60
@@ -686,24 +686,6 @@ def test_commands_on_an_unknown_admin_exit_1(
 
 # --- serve: trusted proxies and the cap on password checks (issue 6) ----------------------
 
-RESTRICTED = "cli-restricted-admin"
-
-
-@pytest.fixture
-def restricted_admin(db: Db, admin_id: int) -> Iterator[int]:
-    db.execute("DELETE FROM admin_users WHERE username = $1", RESTRICTED)
-    admin = int(
-        db.fetchval(
-            "INSERT INTO admin_users (username, password_hash, allowed_ips)"
-            " VALUES ($1, $2, '{10.0.0.0/8}'::cidr[]) RETURNING id",
-            RESTRICTED,
-            hash_password("restricted"),
-        )
-    )
-    yield admin
-    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
-    db.execute("DELETE FROM login_throttle")
-
 
 def first_link(service: Service, token: str, headers: dict[str, str]) -> str:
     listed = service.request(
@@ -747,7 +729,7 @@ def test_serve_follows_forwarded_headers_only_from_trusted_proxies(
         inside = service.request(
             "POST",
             AUTH,
-            json={"auth": {"username": RESTRICTED, "password": "restricted"}},
+            json={"auth": {"username": RESTRICTED, "password": RESTRICTED_PASSWORD}},
             headers={"X-Forwarded-For": "10.1.2.3"},
         )
 

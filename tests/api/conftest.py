@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from accounts_api.auth.passwords import hash_password
 from tests.conftest import Api, Db
-
-RESTRICTED = "restricted-admin"
-RESTRICTED_PASSWORD = "restricted-password"
 
 
 def account_body(contractor_id: int, **attributes: Any) -> dict[str, Any]:
@@ -68,19 +64,3 @@ def make_account(api: Api, contractor_id: int) -> Callable[..., dict[str, Any]]:
         return data
 
     return make
-
-
-@pytest.fixture
-def restricted_admin(db: Db) -> Iterator[int]:
-    """A second admin allowed only from 10.0.0.0/8 (contract §1.4)."""
-    db.execute("DELETE FROM admin_users WHERE username = $1", RESTRICTED)
-    admin = int(
-        db.fetchval(
-            "INSERT INTO admin_users (username, password_hash, allowed_ips)"
-            " VALUES ($1, $2, '{10.0.0.0/8}'::cidr[]) RETURNING id",
-            RESTRICTED,
-            hash_password(RESTRICTED_PASSWORD),
-        )
-    )
-    yield admin
-    db.execute("DELETE FROM admin_users WHERE id = $1", admin)

@@ -18,11 +18,13 @@ from starlette.testclient import TestClient
 from accounts_api.app import create_app
 from accounts_api.auth import passwords
 from accounts_api.settings import Settings
-from tests.api.conftest import RESTRICTED, RESTRICTED_PASSWORD, account_body
+from tests.api.conftest import account_body
 from tests.conftest import (
     ADMIN_PASSWORD,
     BASE_URL,
     JSONAPI,
+    RESTRICTED,
+    RESTRICTED_PASSWORD,
     ROOT,
     SECRET,
     Api,

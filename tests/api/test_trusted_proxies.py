@@ -15,8 +15,16 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.api.conftest import RESTRICTED, RESTRICTED_PASSWORD, account_body
-from tests.conftest import BASE_URL, Api, Db, client_for, settings_for
+from tests.api.conftest import account_body
+from tests.conftest import (
+    BASE_URL,
+    RESTRICTED,
+    RESTRICTED_PASSWORD,
+    Api,
+    Db,
+    client_for,
+    settings_for,
+)
 
 ACCOUNTS = "/api/rest/admin/accounts"
 AUTH = "/api/rest/admin/auth"
