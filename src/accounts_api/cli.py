@@ -10,6 +10,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import asyncpg
 
@@ -20,6 +21,7 @@ from accounts_api.db.pool import Connection
 from accounts_api.settings import Settings
 
 BOOTSTRAP_ADMIN = "admin"
+T = TypeVar("T")
 
 
 def say(message: str) -> None:
@@ -97,52 +99,46 @@ def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _on_admins(settings: Settings, work: Callable[[Connection], Awaitable[T]]) -> T:
+    """Runs `work` on a connection of its own, on a migrated database (the embedded one is
+    migrated first, as `serve` would): the admin commands' common ground."""
+    url = database_url(settings)
+    if settings.embedded:
+        run_migrations(url)
+
+    async def run() -> T:
+        connection = await asyncpg.connect(url)
+        try:
+            return await work(connection)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
 def create_admin(args: argparse.Namespace, settings: Settings) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else args.password
     if not password:
         say("error: a password is required (--password or --password-stdin)")
         return 2
-    url = database_url(settings)
-    if settings.embedded:
-        run_migrations(url)
-
-    async def run() -> int:
-        connection = await asyncpg.connect(url)
-        try:
-            admin_id = await admins.create(connection, args.username, password, args.allowed_ip)
-        except admins.AdminExists:
-            say(f"error: admin user '{args.username}' already exists")
-            return 1
-        except ValueError as error:
-            say(f"error: {error}")
-            return 2
-        finally:
-            await connection.close()
-        say(f"Created admin user '{args.username}' (id {admin_id})")
-        return 0
-
-    return asyncio.run(run())
-
-
-def _change_admin(settings: Settings, change: Callable[[Connection], Awaitable[None]]) -> None:
-    url = database_url(settings)
-    if settings.embedded:
-        run_migrations(url)
-
-    async def run() -> None:
-        connection = await asyncpg.connect(url)
-        try:
-            await change(connection)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
+    try:
+        admin_id = _on_admins(
+            settings, lambda db: admins.create(db, args.username, password, args.allowed_ip)
+        )
+    except admins.AdminExists:
+        say(f"error: admin user '{args.username}' already exists")
+        return 1
+    except ValueError as error:
+        say(f"error: {error}")
+        return 2
+    say(f"Created admin user '{args.username}' (id {admin_id})")
+    return 0
 
 
 def revoke_tokens(args: argparse.Namespace, settings: Settings) -> int:
     """Every token issued to the admin so far stops working; new logins get new ones."""
     try:
-        _change_admin(settings, lambda db: admins.revoke_tokens(db, args.username))
+        _on_admins(settings, lambda db: admins.revoke_tokens(db, args.username))
     except admins.UnknownAdmin:
         say(f"error: admin user '{args.username}' does not exist")
         return 1
@@ -171,7 +167,7 @@ def set_password(args: argparse.Namespace, settings: Settings) -> int:
         say("error: a password is required")
         return 2
     try:
-        _change_admin(settings, lambda db: admins.set_password(db, args.username, password))
+        _on_admins(settings, lambda db: admins.set_password(db, args.username, password))
     except admins.UnknownAdmin:
         say(f"error: admin user '{args.username}' does not exist")
         return 1

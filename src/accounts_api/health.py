@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from accounts_api.db import migrate
 from accounts_api.db.pool import Database, DatabaseUnavailable
+from accounts_api.jsonapi.errors import ServiceUnavailable
 
 JSON = "application/json"
 # how long readiness waits for the database's answer (a probe must not hang either)
@@ -30,7 +31,7 @@ CHECK_TIMEOUT = 2.0
 def _status(document: dict[str, Any], status: int) -> Response:
     headers = {"cache-control": "no-store"}
     if status == 503:
-        headers["retry-after"] = "5"
+        headers["retry-after"] = str(ServiceUnavailable.retry_after)
     return Response(msgspec.json.encode(document), status, headers=headers, media_type=JSON)
 
 

@@ -100,8 +100,8 @@ class Settings:
             pool_size=max(pool, 1),
             secret_key_env=env.get("ACCOUNTS_API_SECRET_KEY") or None,
             idempotency_ttl=idempotency_ttl,
-            max_header_bytes=int(_positive(env, "ACCOUNTS_API_MAX_HEADER_BYTES", 32 * 1024)),
-            max_query_bytes=int(_positive(env, "ACCOUNTS_API_MAX_QUERY_BYTES", 16 * 1024)),
+            max_header_bytes=_count(env, "ACCOUNTS_API_MAX_HEADER_BYTES", 32 * 1024, minimum=1),
+            max_query_bytes=_count(env, "ACCOUNTS_API_MAX_QUERY_BYTES", 16 * 1024, minimum=1),
             statement_timeout=_positive(env, "ACCOUNTS_API_DB_STATEMENT_TIMEOUT", 30),
             lock_timeout=_positive(env, "ACCOUNTS_API_DB_LOCK_TIMEOUT", 5),
             idle_in_transaction_timeout=_positive(
@@ -153,7 +153,7 @@ class Settings:
 
 
 def _positive(env: dict[str, str], name: str, default: float) -> float:
-    """A positive number from the environment (seconds or bytes), else the default."""
+    """A positive number of seconds from the environment, else the default."""
     raw = env.get(name, "").strip()
     if not raw:
         return float(default)

@@ -11,7 +11,7 @@ import asyncpg
 
 from accounts_api.auth.addresses import parse_network
 from accounts_api.auth.passwords import hash_password
-from accounts_api.db.pool import Connection, Database
+from accounts_api.db.pool import Connection
 from accounts_api.settings import Network
 
 
@@ -42,14 +42,14 @@ def _from_row(row: asyncpg.Record) -> AdminUser:
     )
 
 
-async def by_username(connection: Connection | Database, username: str) -> AdminUser | None:
+async def by_username(connection: Connection, username: str) -> AdminUser | None:
     row = await connection.fetchrow(
         f"SELECT {_COLUMNS} FROM admin_users WHERE username = $1", username
     )
     return _from_row(row) if row else None
 
 
-async def by_id(connection: Connection | Database, admin_id: int) -> AdminUser | None:
+async def by_id(connection: Connection, admin_id: int) -> AdminUser | None:
     if not 0 < admin_id < 2**63:
         return None
     row = await connection.fetchrow(f"SELECT {_COLUMNS} FROM admin_users WHERE id = $1", admin_id)

@@ -99,7 +99,8 @@ def login_endpoint(
             valid = await checks.verify(admin.password_hash if admin else None, password)
         if admin is None or not valid:
             raise AuthenticationFailed(INCORRECT)
-        await throttle.succeeded(database(request), counted)
+        async with database(request).acquire() as connection:
+            await throttle.succeeded(connection, counted)
         # contract §1.1: the IP is checked after the password
         if not ip_allowed(admin.allowed_ips, ip):
             raise AuthenticationFailed(IP_NOT_ALLOWED)

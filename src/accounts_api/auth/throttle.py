@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from accounts_api.auth.errors import TooManyFailures
-from accounts_api.db.pool import Connection, Database
+from accounts_api.db.pool import Connection
 
 # admin_users.username is varchar(255): a longer name is no admin's, and a key this long
 # stays far below the limit of a btree index entry
@@ -115,7 +115,7 @@ async def attempt(connection: Connection, limits: Limits, username: str, ip: str
     return Attempt(user, address, address_window)
 
 
-async def succeeded(connection: Connection | Database, counted: Attempt) -> None:
+async def succeeded(connection: Connection, counted: Attempt) -> None:
     """The password was right: the username starts afresh and the address gets its attempt back
     (unless its window has ended since)."""
     await connection.execute(

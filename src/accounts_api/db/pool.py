@@ -54,21 +54,6 @@ class Database:
         finally:
             await self.pool.release(connection)
 
-    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        async with self.acquire() as connection:
-            return await connection.fetchrow(sql, *args)
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        async with self.acquire() as connection:
-            return await connection.fetchval(sql, *args)
-
-    async def execute(self, sql: str, *args: Any) -> str:
-        async with self.acquire() as connection:
-            return await connection.execute(sql, *args)
-
-    async def close(self) -> None:
-        await self.pool.close()
-
 
 async def create_pool(
     database_url: str,
