@@ -36,6 +36,12 @@ _validator = jsonschema.Draft6Validator(SCHEMA)
 # Tables emptied between tests, children first; the default currency and admins stay.
 # (ledger_entries refuses DELETE by design; it is truncated.)
 TABLES = (
+    "webhook_attempts",
+    "webhook_deliveries",
+    "email_deliveries",
+    "outbox",
+    "event_subscriptions",
+    "balance_notifications",
     "idempotency_keys",
     "login_throttle",
     "transactions",
