@@ -44,6 +44,11 @@ ROWS: dict[str, tuple[str, str | None]] = {
         " INSERT INTO account_balance_notification_settings (account_id) SELECT id FROM a",
         "contractor,invoice-template",
     ),
+    "balance-notifications": (
+        "INSERT INTO balance_notifications (event_id, account_id, account_balance)"
+        " SELECT 1 + g % 4, g, g FROM generate_series($1::int, $2::int) g",
+        None,
+    ),
 }
 
 # The most statements one request may send: the token's admin, the page, the count, the

@@ -1,5 +1,6 @@
 """The audit log (contract §4.3): one row per create, update or destroy, written by the
-transaction that makes the change, with who (admin id as a string) and from where."""
+transaction that makes the change, with who (admin id as a string) and from where. Writers
+record through db/writes.py."""
 
 from __future__ import annotations
 
@@ -39,6 +40,19 @@ async def record(
         dict(previous) if previous is not None else None,
         {key: list(pair) for key, pair in changes.items()},
         actor.ip,
+    )
+
+
+async def record_rows(connection: Connection, actor: Actor, rows_sql: str, *args: object) -> None:
+    """Rows for many records in one statement: `rows_sql` selects item_type, item_id, event,
+    object and object_changes; its parameters start at $3."""
+    await connection.execute(
+        "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)"
+        " SELECT item_type, item_id, event, $1, object, object_changes, $2::inet"
+        f" FROM ({rows_sql}) AS audited",
+        str(actor.admin_id),
+        actor.ip,
+        *args,
     )
 
 

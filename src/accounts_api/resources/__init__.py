@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accounts_api.jsonapi.declaration import Resource
 from accounts_api.resources.accounts import ACCOUNTS
+from accounts_api.resources.balance_notifications import BALANCE_NOTIFICATIONS
 from accounts_api.resources.contacts import CONTACTS
 from accounts_api.resources.contractors import CONTRACTORS, SMTP_CONNECTIONS
 from accounts_api.resources.currencies import CURRENCIES
@@ -25,6 +26,7 @@ RESOURCES: tuple[Resource, ...] = (
     PAYMENTS,
     TRANSACTIONS,
     LEDGER_ENTRIES,
+    BALANCE_NOTIFICATIONS,
 )
 
 REGISTRY: dict[str, Resource] = {

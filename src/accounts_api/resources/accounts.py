@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from accounts_api.db import audit, ledger
+import asyncpg
+
+from accounts_api.db import audit
 from accounts_api.db.pool import Connection
+from accounts_api.db.writes import Write
 from accounts_api.domain import accounts as rules
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
@@ -41,7 +44,7 @@ CREATE_DEFAULTS: dict[str, Any] = {
 }
 
 _CURRENT = """
-SELECT a.id, a.name, a.min_balance, a.max_balance, a.vat, a.destination_rate_limit,
+SELECT a.id, a.balance, a.name, a.min_balance, a.max_balance, a.vat, a.destination_rate_limit,
        a.max_call_duration, a.external_id, a.uuid, a.origination_capacity,
        a.termination_capacity, a.total_capacity, a.send_invoices_to, a.invoice_period_id,
        a.timezone, a.contractor_id, a.invoice_template_id, a.currency_id,
@@ -69,6 +72,16 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (account_id) DO UPDATE
 SET low_threshold = EXCLUDED.low_threshold, high_threshold = EXCLUDED.high_threshold,
     send_to = EXCLUDED.send_to
+RETURNING low_threshold, high_threshold, state_id
+"""
+
+# contract §4.4: what goes with a deleted account is audited as destroyed
+_DESTROYED_WITH_ACCOUNT = """
+SELECT 'Payment' AS item_type, p.id AS item_id, 'destroy' AS event, to_jsonb(p) AS object,
+       NULL::jsonb AS object_changes
+FROM payments p WHERE p.account_id = $3
+UNION ALL
+SELECT 'Service', s.id, 'destroy', to_jsonb(s), NULL FROM services s WHERE s.account_id = $3
 """
 
 
@@ -116,19 +129,19 @@ async def create(connection: Connection, context: Context, payload: WritePayload
         )
         assert row is not None
     account_id: int = row["id"]
-    # the ledger starts with the opening balance (0: balance is not writable, contract §2.2)
-    await ledger.open_account(connection, account_id, Decimal(0), context.admin_id)
-    await _save_settings(connection, account_id, clean)
+    write = Write(connection, context)
+    await write.open_account(account_id)
+    settings = await _save_settings(connection, account_id, clean)
     stored = {**columns, "uuid": row["uuid"], "currency_name": row["currency_name"]}
-    await audit.record(
-        connection,
-        context,
-        item_type="Account",
-        item_id=account_id,
-        event="create",
+    await write.audit(
+        "Account",
+        account_id,
+        "create",
         previous=None,
         changes=audit.changes_between(None, stored),
     )
+    # contract §7: thresholds set at creation are checked against the opening balance at once
+    await write.check_thresholds(account_id, Decimal(0), settings)
     return account_id
 
 
@@ -140,6 +153,7 @@ async def update(
         raise RecordNotFound(key)
     before = dict(current)
     account_id: int = before.pop("id")
+    balance: Decimal = before.pop("balance")
     previous = before.pop("previous")
     values = {**before, **payload.values()}
     lookups = await _lookups(connection, values, account_id)
@@ -155,6 +169,7 @@ async def update(
         )
         if (next_at, next_type) != (before["next_invoice_at"], before["next_invoice_type_id"]):
             changes["next_invoice_at"], changes["next_invoice_type_id"] = next_at, next_type
+    write = Write(connection, context)
     if changes:
         assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=2))
         with wire_errors(ACCOUNTS, UNIQUE_CONSTRAINTS):
@@ -163,21 +178,23 @@ async def update(
                 account_id,
                 *changes.values(),
             )
-        await audit.record(
-            connection,
-            context,
-            item_type="Account",
-            item_id=account_id,
-            event="update",
+        await write.audit(
+            "Account",
+            account_id,
+            "update",
             previous=previous,
             changes=audit.changes_between(before, changes),
         )
-    # contract §4.1: the settings row is rewritten on every update
-    await _save_settings(connection, account_id, clean)
+    # contract §4.1: the settings row is rewritten on every update; §7 (issue 7): new
+    # thresholds are checked against the balance at once
+    settings = await _save_settings(connection, account_id, clean)
+    await write.check_thresholds(account_id, balance, settings)
 
 
-async def _save_settings(connection: Connection, account_id: int, clean: dict[str, Any]) -> None:
-    await connection.execute(
+async def _save_settings(
+    connection: Connection, account_id: int, clean: dict[str, Any]
+) -> asyncpg.Record | None:
+    return await connection.fetchrow(
         _SAVE_SETTINGS,
         account_id,
         clean["balance_low_threshold"],
@@ -192,27 +209,10 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
     row = await connection.fetchrow("SELECT * FROM accounts WHERE id = $1 FOR UPDATE", key)
     if row is None:
         raise RecordNotFound(key)
-    if row["balance"]:
-        # the ledger outlives the account and ends at 0 (verify-ledger checks it)
-        await ledger.post(
-            connection,
-            row["id"],
-            row["balance"].copy_negate(),
-            ledger.Kind.CLOSING,
-            ledger.Source("Account", row["id"]),
-            context.admin_id,
-        )
-    await connection.execute(
-        "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, ip)"
-        " SELECT 'Payment', p.id, 'destroy', $2::varchar, to_jsonb(p), $3::inet FROM payments p"
-        " WHERE p.account_id = $1"
-        " UNION ALL"
-        " SELECT 'Service', s.id, 'destroy', $2, to_jsonb(s), $3 FROM services s"
-        " WHERE s.account_id = $1",
-        key,
-        str(context.admin_id),
-        context.ip,
-    )
+    write = Write(connection, context)
+    # the ledger outlives the account and ends at 0 (verify-ledger checks it)
+    await write.close_account(row)
+    await write.audit_rows(_DESTROYED_WITH_ACCOUNT, key)
     await connection.execute(
         "WITH t AS (DELETE FROM transactions WHERE account_id = $1),"
         " p AS (DELETE FROM payments WHERE account_id = $1)"
@@ -221,15 +221,7 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
     )
     await connection.execute("DELETE FROM services WHERE account_id = $1", key)
     await connection.execute("DELETE FROM accounts WHERE id = $1", key)
-    await audit.record(
-        connection,
-        context,
-        item_type="Account",
-        item_id=key,
-        event="destroy",
-        previous=dict(row),
-        changes={},
-    )
+    await write.audit("Account", key, "destroy", previous=dict(row), changes={})
 
 
 ACCOUNTS = Resource(

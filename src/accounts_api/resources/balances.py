@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from accounts_api.db import ledger
 from accounts_api.db.pool import Connection
+from accounts_api.db.writes import Write
 from accounts_api.domain import money
 from accounts_api.domain.validation import BIGINT_MAX, is_row_id
 from accounts_api.jsonapi.body import decode, integer_key, parse_singleton, read_body
@@ -26,11 +27,7 @@ from accounts_api.jsonapi.negotiation import base_url, check_accept, check_conte
 from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.versioning import check_if_match, if_match
 from accounts_api.resources.accounts import ACCOUNTS
-from accounts_api.resources.balance_changes import (
-    account_by_external_id,
-    account_in_data_id,
-    change_balance,
-)
+from accounts_api.resources.balance_changes import account_by_external_id, account_in_data_id
 from accounts_api.resources.validation import raise_invalid
 
 BALANCES = Resource(
@@ -97,9 +94,7 @@ async def set_balance(
         raise_invalid(BALANCES, errors)
         assert target is not None
         if target != balance:
-            balance = await change_balance(
-                connection,
-                context,
+            balance = await Write(connection, context).move_balance(
                 account,
                 money.difference(target, balance),
                 ledger.Kind.ABSOLUTE_SET,
@@ -120,9 +115,7 @@ async def correct_balance(
     raise_invalid(BALANCE_CORRECTION, errors)
     balance = account["balance"]
     if correction:
-        balance = await change_balance(
-            connection,
-            context,
+        balance = await Write(connection, context).move_balance(
             account,
             correction,
             ledger.Kind.CORRECTION,

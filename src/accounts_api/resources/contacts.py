@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts_api.db.pool import Connection
+from accounts_api.db.writes import Write
 from accounts_api.domain.validation import BLANK, MUST_EXIST, Errors, check_string, is_row_id
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
@@ -26,18 +27,18 @@ SCOPE = "contractor_id IS NOT NULL"
 # contract §5.2: deleting a contact removes it from every account list that names it; each
 # changed account gets an audit row, as Yeti re-saves them
 _FORGET_IN_ACCOUNTS = """
-WITH changed AS (
-    UPDATE accounts a
-    SET send_invoices_to = NULLIF(array_remove(a.send_invoices_to, $1), '{}'), updated_at = now()
-    FROM accounts old
-    WHERE old.id = a.id AND $1 = ANY (a.send_invoices_to)
-    RETURNING a.id, to_jsonb(old) AS previous, old.send_invoices_to AS before,
-              a.send_invoices_to AS after
-)
-INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)
-SELECT 'Account', id, 'update', $2, previous,
-       jsonb_build_object('send_invoices_to', jsonb_build_array(before, after)), $3
-FROM changed
+UPDATE accounts a
+SET send_invoices_to = NULLIF(array_remove(a.send_invoices_to, $1), '{}'), updated_at = now()
+FROM accounts old
+WHERE old.id = a.id AND $1 = ANY (a.send_invoices_to)
+RETURNING a.id, to_jsonb(old) AS previous,
+          jsonb_build_object('send_invoices_to',
+                             jsonb_build_array(old.send_invoices_to, a.send_invoices_to))
+              AS changes
+"""
+_CHANGED_ACCOUNTS = """
+SELECT 'Account' AS item_type, item_id, 'update' AS event, object, object_changes
+FROM unnest($3::bigint[], $4::jsonb[], $5::jsonb[]) AS changed (item_id, object, object_changes)
 """
 _LOCK_ACCOUNTS = """
 SELECT a.id FROM accounts a
@@ -99,7 +100,14 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
     # lock the accounts naming it, in id order as every writer does, before changing them:
     # an account update running meanwhile would otherwise write the contact back
     await connection.execute(_LOCK_ACCOUNTS, key)
-    await connection.execute(_FORGET_IN_ACCOUNTS, key, str(context.admin_id), context.ip)
+    changed = await connection.fetch(_FORGET_IN_ACCOUNTS, key)
+    if changed:
+        await Write(connection, context).audit_rows(
+            _CHANGED_ACCOUNTS,
+            [row["id"] for row in changed],
+            [row["previous"] for row in changed],
+            [row["changes"] for row in changed],
+        )
     await connection.execute(_FORGET_IN_SETTINGS, key)
     await connection.execute("DELETE FROM contacts WHERE id = $1", key)
 

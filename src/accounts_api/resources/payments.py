@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts_api.db import audit, ledger
+from accounts_api.db import ledger
 from accounts_api.db.pool import Connection
+from accounts_api.db.writes import Write
 from accounts_api.domain import money
 from accounts_api.domain.validation import BIGINT_MAX, is_row_id
 from accounts_api.jsonapi.body import WritePayload
@@ -21,7 +22,7 @@ from accounts_api.jsonapi.declaration import (
     Writer,
 )
 from accounts_api.jsonapi.errors import RecordNotFound
-from accounts_api.resources.balance_changes import change_balance, linked_account
+from accounts_api.resources.balance_changes import linked_account
 from accounts_api.resources.validation import raise_invalid
 
 _STATUS_NAME = (
@@ -58,21 +59,15 @@ async def create(connection: Connection, context: Context, payload: WritePayload
         before,
         account["currency_id"],
     )
-    await change_balance(
-        connection,
-        context,
-        account,
-        payment.amount,
-        ledger.Kind.PAYMENT,
-        ledger.Source("Payment", payment_id),
+    write = Write(connection, context)
+    await write.move_balance(
+        account, payment.amount, ledger.Kind.PAYMENT, ledger.Source("Payment", payment_id)
     )
     # contract §4.3: one create for the payment (and one update for the account's balance)
-    await audit.record(
-        connection,
-        context,
-        item_type="Payment",
-        item_id=payment_id,
-        event="create",
+    await write.audit(
+        "Payment",
+        payment_id,
+        "create",
         previous=None,
         changes={"amount": (None, payment.amount), "account_id": (None, account["id"])},
     )
@@ -90,9 +85,8 @@ async def rollback(connection: Connection, context: Context, key: object) -> Non
     if account is None or payment is None:
         raise RecordNotFound(key)  # deleted with its account meanwhile
     raise_invalid(PAYMENTS, money.validate_rollback(payment["status_id"]))
-    await change_balance(
-        connection,
-        context,
+    write = Write(connection, context)
+    await write.move_balance(
         account,
         payment["amount"].copy_negate(),  # exact: unary minus would round to 28 digits
         ledger.Kind.PAYMENT_ROLLBACK,
@@ -104,12 +98,10 @@ async def rollback(connection: Connection, context: Context, key: object) -> Non
         key,
         money.ROLLED_BACK,
     )
-    await audit.record(
-        connection,
-        context,
-        item_type="Payment",
-        item_id=key,
-        event="update",
+    await write.audit(
+        "Payment",
+        key,
+        "update",
         previous=dict(payment),
         changes={
             "status_id": (payment["status_id"], money.ROLLED_BACK),

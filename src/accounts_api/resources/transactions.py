@@ -6,6 +6,7 @@ from typing import Any
 
 from accounts_api.db import ledger
 from accounts_api.db.pool import Connection
+from accounts_api.db.writes import Write
 from accounts_api.domain import money
 from accounts_api.domain.validation import BIGINT_MAX, is_row_id
 from accounts_api.jsonapi.body import WritePayload
@@ -18,7 +19,7 @@ from accounts_api.jsonapi.declaration import (
     ValueType,
     Writer,
 )
-from accounts_api.resources.balance_changes import change_balance, linked_account
+from accounts_api.resources.balance_changes import linked_account
 from accounts_api.resources.validation import raise_invalid
 
 
@@ -47,9 +48,7 @@ async def create(connection: Connection, context: Context, payload: WritePayload
     )
     # contract §5.7: the opposite sign to payments, a positive amount is a charge; transactions
     # are not versioned (§4.3), the account's balance is
-    await change_balance(
-        connection,
-        context,
+    await Write(connection, context).move_balance(
         account,
         transaction.amount.copy_negate(),  # exact: unary minus would round to 28 digits
         ledger.Kind.TRANSACTION,

@@ -1,0 +1,211 @@
+"""One pipeline for every write (issue 7): inside the write's own transaction, the audit rows
+(contract §4.3), the ledger entry where money moves, and the events the change causes (the
+threshold state machine of contract §7: its log row and its outbox event). What a write that
+rolls back did here is rolled back with it; a write that commits has all of it.
+
+Every writer takes a `Write` for its connection and the request's actor and records through
+it; nothing else writes `audit_log`, `ledger_entries`, `balance_notifications` or `outbox`.
+
+Thresholds are evaluated after every balance change and every threshold change, under the
+account's row lock (the caller took it in an earlier statement, so what is read here is what
+the previous holder of the lock committed): `state_id` only changes under that lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from accounts_api.db import audit, ledger, outbox
+from accounts_api.db.pool import Connection
+from accounts_api.domain import thresholds
+from accounts_api.domain.validation import decimal_text
+
+# a row as read (asyncpg) or as a writer holds it
+Row: TypeAlias = "Mapping[str, Any] | asyncpg.Record"
+
+# the balance moves and the entry is written (ledger.post), and in the same statement the
+# account's thresholds and state are read for the state machine
+_MOVE = """
+WITH moved AS (
+    UPDATE accounts SET balance = balance + $2, updated_at = now()
+    WHERE id = $1
+    RETURNING id, balance
+), entry AS (
+    INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,
+                                admin_id)
+    SELECT id, $2, balance, $3, $4, $5, $6 FROM moved
+    RETURNING balance_after
+)
+SELECT e.balance_after, s.low_threshold, s.high_threshold, s.state_id
+FROM entry e
+LEFT JOIN account_balance_notification_settings s ON s.account_id = $1
+"""
+
+# the account as an event tells it (outbox.py), after the write
+_SNAPSHOT = """
+SELECT a.*, s.send_to AS send_balance_notifications_to
+FROM accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id
+WHERE a.id = $1
+"""
+
+# contract §7: the new state, one log row per event in order, and their outbox events
+_RECORD_EVENTS = """
+WITH state AS (
+    UPDATE account_balance_notification_settings SET state_id = $2 WHERE account_id = $1
+), logged AS (
+    INSERT INTO balance_notifications
+        (event_id, account_id, account_balance, low_threshold, high_threshold)
+    SELECT event_id, $1, $3, $4, $5
+    FROM unnest($6::smallint[]) WITH ORDINALITY AS e (event_id, position)
+    ORDER BY position
+    RETURNING id, event_id
+)
+SELECT id, event_id FROM logged ORDER BY id
+"""
+
+
+class Write:
+    """The side effects of one write, recorded in its transaction."""
+
+    def __init__(self, connection: Connection, actor: audit.Actor):
+        self.connection = connection
+        self.actor = actor
+
+    # -- audit --------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        item_type: str,
+        item_id: object,
+        event: str,
+        previous: Mapping[str, Any] | None,
+        changes: Mapping[str, tuple[Any, Any]],
+    ) -> None:
+        await audit.record(
+            self.connection,
+            self.actor,
+            item_type=item_type,
+            item_id=item_id,
+            event=event,
+            previous=previous,
+            changes=changes,
+        )
+
+    async def audit_rows(self, rows_sql: str, *args: object) -> None:
+        """Audit rows for many records at once: `rows_sql` selects item_type, item_id, event,
+        object and object_changes (its parameters start at $3)."""
+        await audit.record_rows(self.connection, self.actor, rows_sql, *args)
+
+    # -- money --------------------------------------------------------------------------
+
+    async def open_account(self, account_id: int) -> None:
+        """A new account's ledger starts at 0 (balance is not writable, contract §2.2)."""
+        await ledger.open_account(self.connection, account_id, Decimal(0), self.actor.admin_id)
+
+    async def move_balance(
+        self,
+        account: Row,
+        amount: Decimal,
+        kind: ledger.Kind,
+        source: ledger.Source,
+    ) -> Decimal:
+        """Add `amount` (signed) to the locked `account`: the ledger entry, the account's
+        audit row (an `update` of its balance, contract §4.3) and the threshold events.
+        Returns the balance after."""
+        before = account["balance"]
+        row = await self.connection.fetchrow(
+            _MOVE,
+            account["id"],
+            amount,
+            kind.value,
+            source.type,
+            source.id,
+            self.actor.admin_id,
+        )
+        if row is None:
+            raise LookupError(f"account {account['id']} does not exist")
+        after: Decimal = row["balance_after"]
+        await self.audit(
+            "Account",
+            account["id"],
+            "update",
+            previous={"balance": before},
+            changes={"balance": (before, after)},
+        )
+        await self.check_thresholds(account["id"], after, row)
+        return after
+
+    async def close_account(self, account: Row) -> None:
+        """An account's delete takes its balance to 0 first: its ledger ends at 0. Its
+        thresholds go with it, unevaluated."""
+        if account["balance"]:
+            await ledger.post(
+                self.connection,
+                account["id"],
+                account["balance"].copy_negate(),
+                ledger.Kind.CLOSING,
+                ledger.Source("Account", account["id"]),
+                self.actor.admin_id,
+            )
+
+    # -- thresholds ---------------------------------------------------------------------
+
+    async def check_thresholds(
+        self, account_id: int, balance: Decimal, settings: Row | None
+    ) -> None:
+        """contract §7 after a balance or threshold change: `settings` holds the account's
+        low_threshold, high_threshold and state_id as stored now (None: no settings row)."""
+        if settings is None or settings["state_id"] is None:
+            return
+        limits = thresholds.Thresholds(settings["low_threshold"], settings["high_threshold"])
+        outcome = thresholds.evaluate(thresholds.State(settings["state_id"]), limits, balance)
+        if not outcome.events and outcome.state == settings["state_id"]:
+            return
+        logged = await self.connection.fetch(
+            _RECORD_EVENTS,
+            account_id,
+            int(outcome.state),
+            balance,
+            limits.low,
+            limits.high,
+            [int(event) for event in outcome.events],
+        )
+        if not logged:
+            return
+        snapshot = await self.connection.fetchrow(_SNAPSHOT, account_id)
+        assert snapshot is not None
+        data = event_data(snapshot, limits)
+        await outbox.emit(
+            self.connection,
+            [
+                (account_id, thresholds.Event(row["event_id"]).event_name, data, row["id"])
+                for row in logged
+            ],
+        )
+
+
+def event_data(account: Row, limits: thresholds.Thresholds) -> dict[str, Any]:
+    """The account as an event tells it (outbox.py): its stored columns as JSON values, and
+    its notification settings."""
+    data = {key: _json_value(value) for key, value in account.items()}
+    data["balance_low_threshold"] = _json_value(limits.low)
+    data["balance_high_threshold"] = _json_value(limits.high)
+    return data
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_json_value(item) for item in value]
+    return value
