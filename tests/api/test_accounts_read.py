@@ -20,10 +20,12 @@ from tests.conftest import BASE_URL, Api, Db, QueryLog
 # admin lookup of authentication and asyncpg's connection reset on every pool release).
 # Measured: index 5 (6 with include=contractor), show 4, create 10 (BEGIN, lookups, insert,
 # settings, audit, re-read, COMMIT), update 11 (create's plus the locked read of the current
-# row). They are ceilings: a change that needs more queries must raise them knowingly.
+# row). A write whose thresholds fire (contract §7) takes 2 more: the state with its log rows,
+# and the outbox events; the create below does (its low threshold is above the opening 0).
+# They are ceilings: a change that needs more queries must raise them knowingly.
 INDEX_QUERY_BUDGET = 5
 SHOW_QUERY_BUDGET = 4
-CREATE_QUERY_BUDGET = 10
+CREATE_QUERY_BUDGET = 12
 UPDATE_QUERY_BUDGET = 11
 
 ACCOUNTS = f"{PREFIX}/accounts"

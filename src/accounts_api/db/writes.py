@@ -47,17 +47,12 @@ FROM entry e
 LEFT JOIN account_balance_notification_settings s ON s.account_id = $1
 """
 
-# the account as an event tells it (outbox.py), after the write
-_SNAPSHOT = """
-SELECT a.*, s.send_to AS send_balance_notifications_to
-FROM accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id
-WHERE a.id = $1
-"""
-
-# contract §7: the new state, one log row per event in order, and their outbox events
+# contract §7: the new state and one log row per event, in order; with each row, the account
+# as its event tells it (outbox.py), after the write
 _RECORD_EVENTS = """
 WITH state AS (
     UPDATE account_balance_notification_settings SET state_id = $2 WHERE account_id = $1
+    RETURNING send_to
 ), logged AS (
     INSERT INTO balance_notifications
         (event_id, account_id, account_balance, low_threshold, high_threshold)
@@ -66,7 +61,11 @@ WITH state AS (
     ORDER BY position
     RETURNING id, event_id
 )
-SELECT id, event_id FROM logged ORDER BY id
+SELECT logged.id AS notification_id, logged.event_id, a.*,
+       state.send_to AS send_balance_notifications_to
+FROM logged CROSS JOIN accounts a CROSS JOIN state
+WHERE a.id = $1
+ORDER BY logged.id
 """
 
 
@@ -178,13 +177,16 @@ class Write:
         )
         if not logged:
             return
-        snapshot = await self.connection.fetchrow(_SNAPSHOT, account_id)
-        assert snapshot is not None
-        data = event_data(snapshot, limits)
+        data = event_data(logged[0], limits)
         await outbox.emit(
             self.connection,
             [
-                (account_id, thresholds.Event(row["event_id"]).event_name, data, row["id"])
+                (
+                    account_id,
+                    thresholds.Event(row["event_id"]).event_name,
+                    data,
+                    row["notification_id"],
+                )
                 for row in logged
             ],
         )
@@ -193,7 +195,11 @@ class Write:
 def event_data(account: Row, limits: thresholds.Thresholds) -> dict[str, Any]:
     """The account as an event tells it (outbox.py): its stored columns as JSON values, and
     its notification settings."""
-    data = {key: _json_value(value) for key, value in account.items()}
+    data = {
+        key: _json_value(value)
+        for key, value in account.items()
+        if key not in ("notification_id", "event_id")
+    }
     data["balance_low_threshold"] = _json_value(limits.low)
     data["balance_high_threshold"] = _json_value(limits.high)
     return data
