@@ -36,6 +36,13 @@ TABLES = {
     "login_throttle",
     "smtp_connections",
     "transactions",
+    # 0005: balance notifications
+    "balance_notifications",
+    "event_subscriptions",
+    "outbox",
+    "email_deliveries",
+    "webhook_deliveries",
+    "webhook_attempts",
 }
 
 

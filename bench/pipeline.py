@@ -1,0 +1,218 @@
+"""What the write pipeline (issue 7) costs a payment: the revision before it and this one,
+measured in the same run, on loopback only.
+
+    .venv/bin/python bench/pipeline.py [--before 8c750ea] [--workers 2] [--connections 16]
+                                       [--seconds 10] [--runs 3]
+
+Starts two servers side by side, each on a fresh embedded PostgreSQL under a temporary data
+directory: the `--before` revision (exported with `git archive`, run from its own source tree
+with this virtualenv's packages) and the working tree. Both get the same seed (bench/run.py's)
+and wrk (Debian package `wrk`) runs POST /payments against each in turn, runs interleaved:
+- a payment on an account without thresholds (the common case: the thresholds are read in the
+  statement that moves the balance, nothing more);
+- on this revision only, payments that cross a threshold every time (+1, -1 around a low
+  threshold of 0.5): each writes its log row and its outbox event, and the server's delivery
+  worker dispatches them.
+Prints requests/s (median) and wrk's p99 latency as a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import JSONAPI, ROOT, call, free_port, seed, wait_until_up  # noqa: E402
+
+PYTHON = sys.executable
+
+
+@dataclass
+class Server:
+    base: str
+    token: str
+    account: str
+    crossing_account: str | None
+
+
+@contextmanager
+def server(source: Path, work: Path, workers: int, with_thresholds: bool) -> Iterator[Server]:
+    """`accounts-api serve` from the package under `source`, seeded like bench/run.py."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "ACCOUNTS_API_DATA_DIR": str(work / "var"),
+        # the package of `source`, ahead of the installed one
+        "PYTHONPATH": str(source / "src"),
+    }
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(
+        [PYTHON, "-c", "import sys; from accounts_api.cli import main; sys.exit(main())"]
+        + ["serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(base, time.monotonic() + 120)
+        password = (work / "var" / "admin_password").read_text().strip()
+        token = call(
+            base,
+            "POST",
+            "/api/rest/admin/auth",
+            None,
+            {"auth": {"username": "admin", "password": password}},
+        )["jwt"]
+        contractor, account = seed(base, token)
+        crossing = None
+        if with_thresholds:
+            crossing = call(
+                base,
+                "POST",
+                "/api/rest/admin/accounts",
+                token,
+                {
+                    "data": {
+                        "type": "accounts",
+                        "attributes": {
+                            "name": "bench-crossing",
+                            "currency": "USD",
+                            "balance-low-threshold": "0.5",
+                        },
+                        "relationships": {
+                            "contractor": {"data": {"type": "contractors", "id": contractor}}
+                        },
+                    }
+                },
+            )["data"]["id"]
+        yield Server(base, token, account, crossing)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def payment_script(directory: Path, name: str, account: str, amounts: list[str]) -> Path:
+    """A wrk script posting payments on `account`, cycling through `amounts`."""
+    bodies = [
+        '{"data":{"type":"payments","attributes":{"amount":"%s"},'
+        '"relationships":{"account":{"data":{"type":"accounts","id":"%s"}}}}}' % (amount, account)
+        for amount in amounts
+    ]
+    lua_bodies = ", ".join("'" + body + "'" for body in bodies)
+    path = directory / f"{name}.lua"
+    path.write_text(
+        f"local bodies = {{{lua_bodies}}}\n"
+        "local n = 0\n"
+        'wrk.method = "POST"\n'
+        f'wrk.headers["Content-Type"] = "{JSONAPI}"\n'
+        "request = function()\n"
+        "  n = n + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[(n % #bodies) + 1])\n"
+        "end\n"
+    )
+    return path
+
+
+def measure(url: str, token: str, script: Path, args: argparse.Namespace) -> tuple[float, float]:
+    """requests/s and p99 latency in ms of one wrk run."""
+    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency"]
+    command += ["-H", f"Authorization: {token}", "-H", f"Accept: {JSONAPI}", "-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    if re.search(r"Non-2xx or 3xx responses: \d+", output):
+        raise SystemExit(f"errors under load:\n{output}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
+    assert rate and p99, output
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return float(rate.group(1)), float(p99.group(1)) * scale
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", default="8c750ea", help="the revision before the pipeline")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="accounts-api-pipeline-", dir="/tmp"))
+    os.chmod(work, 0o755)
+    before_source = work / "before"
+    before_source.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", args.before, "src"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(before_source)], input=archive, check=True)
+    (work / "b").mkdir()
+    (work / "a").mkdir()
+    results: dict[str, list[tuple[float, float]]] = {}
+    try:
+        with (
+            server(before_source, work / "b", args.workers, with_thresholds=False) as before,
+            server(ROOT, work / "a", args.workers, with_thresholds=True) as after,
+        ):
+            assert after.crossing_account is not None
+            cases = [
+                (
+                    f"POST a payment, before ({args.before})",
+                    before,
+                    payment_script(work, "before", before.account, ["0.01"]),
+                ),
+                (
+                    "POST a payment, with the pipeline",
+                    after,
+                    payment_script(work, "after", after.account, ["0.01"]),
+                ),
+                (
+                    "POST a payment crossing a threshold every time",
+                    after,
+                    payment_script(work, "crossing", after.crossing_account, ["1", "-1"]),
+                ),
+            ]
+            for _ in range(args.runs):
+                for name, target, script in cases:
+                    url = f"{target.base}/api/rest/admin/payments"
+                    results.setdefault(name, []).append(
+                        measure(url, target.token, script, args)
+                    )
+            events = call(
+                after.base,
+                "GET",
+                f"/api/rest/admin/balance-notifications?filter%5Baccount.id%5D={after.crossing_account}",
+                after.token,
+            )["meta"]["total-count"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"| request | requests/s (median of {args.runs}) | p99 ms (median) |")
+    print("|---|---:|---:|")
+    for name, runs in results.items():
+        rate = statistics.median(r for r, _ in runs)
+        p99 = statistics.median(p for _, p in runs)
+        print(f"| {name} | {rate:,.0f} | {p99:.1f} |")
+    print(f"\n{events:,} threshold events were logged by the crossing payments.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
