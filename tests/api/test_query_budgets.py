@@ -44,6 +44,12 @@ ROWS: dict[str, tuple[str, str | None]] = {
         " INSERT INTO account_balance_notification_settings (account_id) SELECT id FROM a",
         "contractor,invoice-template",
     ),
+    "smtp-connections": (
+        "INSERT INTO smtp_connections (name, host, from_address)"
+        " SELECT 'smtp-' || g, 'smtp.example.com', 'billing@example.com'"
+        " FROM generate_series($1::int, $2::int) g",
+        None,
+    ),
 }
 
 # The most statements one request may send: the token's admin, the page, the count, the

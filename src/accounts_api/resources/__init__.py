@@ -5,11 +5,12 @@ from __future__ import annotations
 from accounts_api.jsonapi.declaration import Resource
 from accounts_api.resources.accounts import ACCOUNTS
 from accounts_api.resources.contacts import CONTACTS
-from accounts_api.resources.contractors import CONTRACTORS, SMTP_CONNECTIONS
+from accounts_api.resources.contractors import CONTRACTORS
 from accounts_api.resources.currencies import CURRENCIES
 from accounts_api.resources.invoice_templates import INVOICE_TEMPLATES, INVOICE_TEMPLATES_PLURAL
 from accounts_api.resources.ledger_entries import LEDGER_ENTRIES
 from accounts_api.resources.payments import PAYMENTS
+from accounts_api.resources.smtp_connections import SMTP_CONNECTIONS
 from accounts_api.resources.timezones import TIMEZONES
 from accounts_api.resources.transactions import TRANSACTIONS
 
