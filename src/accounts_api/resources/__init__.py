@@ -7,6 +7,7 @@ from accounts_api.resources.accounts import ACCOUNTS
 from accounts_api.resources.contacts import CONTACTS
 from accounts_api.resources.contractors import CONTRACTORS
 from accounts_api.resources.currencies import CURRENCIES
+from accounts_api.resources.event_subscriptions import EVENT_SUBSCRIPTIONS
 from accounts_api.resources.invoice_templates import INVOICE_TEMPLATES, INVOICE_TEMPLATES_PLURAL
 from accounts_api.resources.ledger_entries import LEDGER_ENTRIES
 from accounts_api.resources.payments import PAYMENTS
@@ -26,6 +27,7 @@ RESOURCES: tuple[Resource, ...] = (
     PAYMENTS,
     TRANSACTIONS,
     LEDGER_ENTRIES,
+    EVENT_SUBSCRIPTIONS,
 )
 
 REGISTRY: dict[str, Resource] = {
