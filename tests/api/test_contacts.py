@@ -1,5 +1,6 @@
 """Contacts (contract §5.2): shape, the contractor scope, no validations (bar our two
-deviations), filters, and the delete that forgets the contact in accounts' lists."""
+deviations), filters, and the delete that forgets the contact in accounts' and event
+subscriptions' lists."""
 
 from __future__ import annotations
 
@@ -402,6 +403,38 @@ def test_delete_forgets_the_contact_in_accounts(
     assert [tuple(row) for row in audits] == [
         ("Account", int(both_lists["id"]), "update", str(admin_id)),
         ("Account", int(only_doomed["id"]), "update", str(admin_id)),
+    ]
+
+
+def test_delete_forgets_the_contact_in_event_subscriptions(
+    api: Api, db: Db, contractor_id: int
+) -> None:
+    doomed = contact_in(db, contractor_id, "doomed@example.com")
+    kept = contact_in(db, contractor_id, "kept@example.com")
+    for event, send_to in (
+        ("AccountLowThesholdReached", [kept, doomed]),
+        ("AccountHighThesholdReached", [doomed]),
+        ("AccountLowThesholdCleared", [kept]),
+    ):
+        db.execute(
+            "INSERT INTO event_subscriptions (event, send_to, secret, updated_at)"
+            " VALUES ($1, $2, 'whsec_AAAAAAAAAAAAAAAAAAAAAA', now() - interval '1 day')",
+            event,
+            send_to,
+        )
+
+    response = api.delete(f"{CONTACTS}/{doomed}")
+
+    assert response.status_code == 204, response.text
+    rows = db.fetch(
+        "SELECT event, send_to, updated_at > now() - interval '1 hour' AS touched"
+        " FROM event_subscriptions ORDER BY id"
+    )
+    # contract §5.2: the id leaves System::EventSubscription.send_to; an empty list is NULL
+    assert [tuple(row) for row in rows] == [
+        ("AccountLowThesholdReached", [kept], True),
+        ("AccountHighThesholdReached", None, True),
+        ("AccountLowThesholdCleared", [kept], False),
     ]
 
 

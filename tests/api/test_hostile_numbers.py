@@ -83,6 +83,7 @@ _TABLES = (
     "accounts",
     "account_balance_notification_settings",
     "contractors",
+    "smtp_connections",
     "currencies",
     "payments",
     "transactions",
@@ -114,8 +115,9 @@ class Snapshots:
 
 @dataclass
 class World:
-    """A contractor, an account with thresholds and an external id, a currency, a payment and
-    a transaction, shared by this module's tests: none of them may change any of it."""
+    """A contractor, an account with thresholds and an external id, a currency, a payment, a
+    transaction and an SMTP connection, shared by this module's tests: none of them may change
+    any of it."""
 
     api: Api
     db: Db
@@ -123,6 +125,7 @@ class World:
     contractor: str
     account: str
     currency: str
+    smtp_connection: str
     baseline: str
 
     def send(self, method: str, path: str, content: bytes) -> httpx.Response:
@@ -150,7 +153,10 @@ def build_world(api: Api, db: Db, snapshots: Snapshots) -> World:
     currency = created("currencies", currency_document("EUR"))
     created("payments", money_document("payments", account, "10"))
     created("transactions", money_document("transactions", account, "3"))
-    return World(api, db, snapshots, contractor, account, currency, snapshots.take())
+    smtp_connection = created("smtp-connections", smtp_document("hostile"))
+    return World(
+        api, db, snapshots, contractor, account, currency, smtp_connection, snapshots.take()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +187,11 @@ def contractor_document(name: str, **attributes: Any) -> dict[str, Any]:
 
 def currency_document(name: str, **attributes: Any) -> dict[str, Any]:
     return {"data": {"type": "currencies", "attributes": {"name": name, "rate": 1.2, **attributes}}}
+
+
+def smtp_document(name: str) -> dict[str, Any]:
+    values = {"name": name, "host": "smtp.example.com", "from-address": "billing@example.com"}
+    return {"data": {"type": "smtp-connections", "attributes": values}}
 
 
 def money_document(kind: str, account: str, amount: Any) -> dict[str, Any]:
@@ -235,6 +246,7 @@ class Target:
                 "accounts": world.account,
                 "contractors": world.contractor,
                 "currencies": world.currency,
+                "smtp-connections": world.smtp_connection,
             }[kind]
             data = {"type": kind, "id": member, "attributes": {key: PLACEHOLDER}}
             return "PATCH", f"{PREFIX}/{self.resource.path}/{member}", {"data": data}
@@ -242,6 +254,7 @@ class Target:
             "accounts": lambda: account_body(int(world.contractor), name="new"),
             "contractors": lambda: contractor_document("new"),
             "currencies": lambda: currency_document("GBP"),
+            "smtp-connections": lambda: smtp_document("new"),
             "payments": lambda: money_document("payments", world.account, "1"),
             "transactions": lambda: money_document("transactions", world.account, "1"),
         }[kind]()
@@ -281,6 +294,7 @@ def test_every_numeric_attribute_and_money_endpoint_is_a_target() -> None:
         "POST-accounts-total-capacity",
         "PATCH-contractors-external-id",
         "POST-currencies-rate",
+        "PATCH-smtp-connections-port",
         "POST-payments-amount",
         "POST-transactions-amount",
         "PUT-balances-balance",

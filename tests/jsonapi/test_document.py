@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from accounts_api.jsonapi.declaration import ValueType
+from accounts_api.jsonapi.declaration import Attribute, Resource, Shown, ValueType
 from accounts_api.jsonapi.document import (
     Renderer,
     encode_errors,
@@ -282,3 +282,27 @@ def test_sparse_fieldsets() -> None:
     obj = renderer.resource_object(account_row())
     assert list(obj) == ["id", "type", "links", "relationships"]
     assert list(obj["relationships"]) == ["contractor"]
+
+
+def test_attributes_not_shown_are_left_out() -> None:
+    # a write-only attribute never; a secret shown on create only in the create's answer
+    resource = Resource(
+        type="hidden",
+        path="hidden",
+        from_sql="hidden h",
+        id_sql="h.id",
+        attributes=(
+            Attribute("name", ValueType.STRING, "h.name"),
+            Attribute("password", ValueType.STRING, "NULL", shown=Shown.NEVER),
+            Attribute("secret", ValueType.STRING, "h.secret", shown=Shown.ON_CREATE),
+        ),
+    )
+    row = [1, "n", "pw", "whsec_x"]
+
+    shown = Renderer(resource, BASE, {}).resource_object(row)["attributes"]
+    on_create = Renderer(resource, BASE, {}, created=True).resource_object(row)["attributes"]
+    sparse = Renderer(resource, BASE, {"hidden": frozenset({"secret"})}).resource_object(row)
+
+    assert shown == {"name": "n"}
+    assert on_create == {"name": "n", "secret": "whsec_x"}
+    assert "attributes" not in sparse

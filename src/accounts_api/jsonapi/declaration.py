@@ -73,6 +73,16 @@ _PREDICATES = {
 }
 
 
+class Shown(enum.Enum):
+    """Which answers render an attribute's stored value."""
+
+    ALWAYS = "always"
+    # write-only: taken by writes, never read back (an SMTP password)
+    NEVER = "never"
+    # once, in the answer to the create that stored it (a generated signing secret)
+    ON_CREATE = "on_create"
+
+
 @dataclass(frozen=True)
 class Attribute:
     """One attribute. `name` is the underscored contract name; `sql` its select expression."""
@@ -86,10 +96,26 @@ class Attribute:
     filter: FilterFamily | None = None
     # ENUM filters: wire value -> stored value.
     enum_values: Mapping[str, object] | None = None
+    shown: Shown = Shown.ALWAYS
+
+    def __post_init__(self) -> None:
+        if self.filter is not None and not self.readable:
+            # a filter answers questions about the value (`auth_password_start=a`)
+            raise ValueError(f"{self.name} is not always shown, so it cannot be filtered")
 
     @property
     def key(self) -> str:
         return dasherize(self.name)
+
+    @property
+    def readable(self) -> bool:
+        """Rendered in every answer: only such an attribute may be sorted or filtered on."""
+        return self.shown is Shown.ALWAYS
+
+    def rendered(self, *, created: bool = False) -> bool:
+        """Is the stored value selected and rendered in this answer? (`created`: the answer to
+        the create that stored it)."""
+        return self.readable or (created and self.shown is Shown.ON_CREATE)
 
 
 @dataclass(frozen=True)
@@ -207,7 +233,8 @@ class Resource:
 
     @property
     def field_keys(self) -> frozenset[str]:
-        keys = {"id"} | {a.key for a in self.attributes} | {r.key for r in self.relationships}
+        attributes = {a.key for a in self.attributes if a.shown is not Shown.NEVER}
+        keys = {"id"} | attributes | {r.key for r in self.relationships}
         return frozenset(keys)
 
     def sort_sql(self, name: str) -> str | None:
@@ -217,6 +244,6 @@ class Resource:
         if name in self.extra_sorts:
             return self.extra_sorts[name]
         for attribute in self.attributes:
-            if attribute.name == name and attribute.sortable:
+            if attribute.name == name and attribute.sortable and attribute.readable:
                 return attribute.sql
         return None

@@ -69,12 +69,21 @@ class Row(Protocol):
 
 
 class Renderer:
-    """Renders rows of one resource into resource objects for one request."""
+    """Renders rows of one resource into resource objects for one request; `created`: the
+    answer to a create, which alone shows attributes shown on create."""
 
-    def __init__(self, resource: Resource, base_url: str, fields: Mapping[str, frozenset[str]]):
+    def __init__(
+        self,
+        resource: Resource,
+        base_url: str,
+        fields: Mapping[str, frozenset[str]],
+        *,
+        created: bool = False,
+    ):
         self.resource = resource
         self.base_url = base_url
         self.fields = fields.get(resource.type)
+        self.created = created
 
     def self_link(self, key: object) -> str:
         return f"{self.base_url}{API_PREFIX}/{self.resource.links_path}/{key}"
@@ -96,7 +105,8 @@ class Renderer:
         attributes: dict[str, Any] = {}
         position = 1
         for attribute in resource.attributes:
-            if wanted is None or attribute.key in wanted:
+            shown = attribute.rendered(created=self.created)
+            if shown and (wanted is None or attribute.key in wanted):
                 attributes[attribute.key] = render_value(attribute.type, row[position])
             position += 1
         if attributes or wanted is None:

@@ -26,7 +26,13 @@ from accounts_api.jsonapi.body import (
     parse_update,
     read_body,
 )
-from accounts_api.jsonapi.declaration import Context, Relationship, Resource, WriteQueueKey
+from accounts_api.jsonapi.declaration import (
+    Context,
+    Relationship,
+    Resource,
+    Shown,
+    WriteQueueKey,
+)
 from accounts_api.jsonapi.document import API_PREFIX, Renderer, page_links
 from accounts_api.jsonapi.errors import (
     Forbidden,
@@ -54,9 +60,14 @@ class Authenticator(Protocol):
     async def __call__(self, request: Request, connection: Connection) -> Context: ...
 
 
-def select_sql(resource: Resource) -> str:
+def select_sql(resource: Resource, *, created: bool = False) -> str:
+    """The id, the attributes and the foreign keys, by position. An attribute this answer does
+    not show is selected as NULL: its stored value never leaves the database."""
     columns = [resource.id_sql]
-    columns += [attribute.sql for attribute in resource.attributes]
+    columns += [
+        attribute.sql if attribute.rendered(created=created) else "NULL"
+        for attribute in resource.attributes
+    ]
     columns += [relationship.fk_sql for relationship in resource.relationships]
     return f"SELECT {', '.join(columns)} FROM {resource.from_sql}"
 
@@ -68,11 +79,16 @@ def _where(resource: Resource, conditions: Sequence[str]) -> str:
 
 
 async def fetch_by_keys(
-    connection: Connection, resource: Resource, keys: Sequence[object], *, lock: bool = False
+    connection: Connection,
+    resource: Resource,
+    keys: Sequence[object],
+    *,
+    lock: bool = False,
+    created: bool = False,
 ) -> list[asyncpg.Record]:
     cast = "bigint" if resource.integer_keys else "text"
     sql = (
-        select_sql(resource)
+        select_sql(resource, created=created)
         + _where(resource, [f"{resource.id_sql} = ANY($1::{cast}[])"])
         + f" ORDER BY {resource.id_sql}"
         + (f" {resource.row_lock}" if lock else "")
@@ -81,11 +97,16 @@ async def fetch_by_keys(
 
 
 async def fetch_one(
-    connection: Connection, resource: Resource, key: object, *, lock: bool = False
+    connection: Connection,
+    resource: Resource,
+    key: object,
+    *,
+    lock: bool = False,
+    created: bool = False,
 ) -> asyncpg.Record:
     if not key_in_range(resource, key):
         raise RecordNotFound(key)
-    rows = await fetch_by_keys(connection, resource, [key], lock=lock)
+    rows = await fetch_by_keys(connection, resource, [key], lock=lock, created=created)
     if not rows:
         raise RecordNotFound(key)
     return rows[0]
@@ -265,8 +286,8 @@ class Api:
         payload = parse_create(decode(await read_body(request)), resource)
         async with write_transaction(request, connection):
             key = await resource.writer.create(connection, context, payload)
-            row = await fetch_one(connection, resource, key)
-        return await self._single(request, connection, resource, row, query, status=201)
+            row = await fetch_one(connection, resource, key, created=True)
+        return await self._single(request, connection, resource, row, query, created=True)
 
     # -- member: show, update, delete ---------------------------------------------------
 
@@ -447,20 +468,24 @@ class Api:
         resource: Resource,
         row: asyncpg.Record,
         query: Query,
-        status: int = 200,
+        *,
+        created: bool = False,
     ) -> Response:
-        renderer = Renderer(resource, base_url(request), query.fields)
+        renderer = Renderer(resource, base_url(request), query.fields, created=created)
         obj = renderer.resource_object(row)
         document: dict[str, Any] = {"data": obj}
         included = await self._included(connection, request, resource, [row], query)
         if included:
             document["included"] = included
-        headers = {"location": obj["links"]["self"]} if status == 201 and "links" in obj else {}
+        headers = {"location": obj["links"]["self"]} if created and "links" in obj else {}
+        if created and any(a.shown is Shown.ON_CREATE for a in resource.attributes):
+            # a secret shown once must not be kept by a cache on the way
+            headers["cache-control"] = "no-store"
         # the strong tag stands for the record as stored; a document with included records or
         # a sparse fieldset is more or less than that and keeps the weak tag of its body
         if resource.versioned and not query.include and not query.fields:
             headers["etag"] = entity_tag(row)
-        return json_response(document, status, **headers)
+        return json_response(document, 201 if created else 200, **headers)
 
     async def _included(
         self,

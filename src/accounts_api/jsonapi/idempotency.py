@@ -44,7 +44,7 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_TTL = 24 * 60 * 60
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # headers of the first answer a replay repeats
-_KEPT_HEADERS = ("content-type", "location", "etag")
+_KEPT_HEADERS = ("content-type", "location", "etag", "cache-control")
 
 
 class InFlight(Conflict):

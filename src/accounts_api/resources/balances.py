@@ -18,7 +18,7 @@ from accounts_api.db.writes import Write
 from accounts_api.domain import money
 from accounts_api.domain.validation import BIGINT_MAX, is_row_id
 from accounts_api.jsonapi.body import decode, integer_key, parse_singleton, read_body
-from accounts_api.jsonapi.declaration import Attribute, Context, Resource, ValueType
+from accounts_api.jsonapi.declaration import Attribute, Context, Resource, Shown, ValueType
 from accounts_api.jsonapi.document import API_PREFIX, format_decimal
 from accounts_api.jsonapi.endpoints import Api, fetch_one
 from accounts_api.jsonapi.errors import InvalidFieldValue, RecordNotFound
@@ -46,8 +46,7 @@ BALANCE_CORRECTION = Resource(
     attributes=(
         Attribute("name", ValueType.STRING, "a.name", creatable=False, updatable=False),
         Attribute("balance", ValueType.DECIMAL, "a.balance", creatable=False, updatable=False),
-        # write-only: never rendered
-        Attribute("correction", ValueType.DECIMAL, "NULL", creatable=False),
+        Attribute("correction", ValueType.DECIMAL, "NULL", creatable=False, shown=Shown.NEVER),
     ),
     write_queue=account_in_data_id,
 )

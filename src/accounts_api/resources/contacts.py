@@ -52,6 +52,11 @@ UPDATE account_balance_notification_settings
 SET send_to = NULLIF(array_remove(send_to, $1), '{}')
 WHERE $1 = ANY (send_to)
 """
+_FORGET_IN_SUBSCRIPTIONS = """
+UPDATE event_subscriptions
+SET send_to = NULLIF(array_remove(send_to, $1), '{}'), updated_at = now()
+WHERE $1 = ANY (send_to)
+"""
 
 
 async def _validate(connection: Connection, values: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +114,7 @@ async def delete(connection: Connection, context: Context, key: object) -> None:
             [row["changes"] for row in changed],
         )
     await connection.execute(_FORGET_IN_SETTINGS, key)
+    await connection.execute(_FORGET_IN_SUBSCRIPTIONS, key)
     await connection.execute("DELETE FROM contacts WHERE id = $1", key)
 
 

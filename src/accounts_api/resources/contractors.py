@@ -1,4 +1,4 @@
-"""Contractors (contract §5.1) and the read-only SMTP connections they point at."""
+"""Contractors (contract §5.1); the SMTP connections they point at are in smtp_connections.py."""
 
 from __future__ import annotations
 
@@ -153,21 +153,4 @@ CONTRACTORS = Resource(
     ),
     plain_filters={"name": "c.name"},
     writer=Writer(create=create, update=update, delete=delete),
-)
-
-# Read-only here: contractors link to them. The password is not exposed (Yeti shows it).
-SMTP_CONNECTIONS = Resource(
-    type="smtp-connections",
-    path="smtp-connections",
-    from_sql="smtp_connections m",
-    id_sql="m.id",
-    attributes=(
-        Attribute("name", ValueType.STRING, "m.name", filter=STRING),
-        Attribute("host", ValueType.STRING, "m.host"),
-        Attribute("port", ValueType.INTEGER, "m.port"),
-        Attribute("from_address", ValueType.STRING, "m.from_address"),
-        Attribute("auth_user", ValueType.STRING, "m.auth_user"),
-        Attribute("global", ValueType.BOOLEAN, "m.global"),
-    ),
-    plain_filters={"name": "m.name"},
 )
