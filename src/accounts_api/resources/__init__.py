@@ -12,6 +12,8 @@ from accounts_api.resources.ledger_entries import LEDGER_ENTRIES
 from accounts_api.resources.payments import PAYMENTS
 from accounts_api.resources.timezones import TIMEZONES
 from accounts_api.resources.transactions import TRANSACTIONS
+from accounts_api.resources.webhook_attempts import WEBHOOK_ATTEMPTS
+from accounts_api.resources.webhook_deliveries import WEBHOOK_DELIVERIES
 
 RESOURCES: tuple[Resource, ...] = (
     ACCOUNTS,
@@ -25,6 +27,8 @@ RESOURCES: tuple[Resource, ...] = (
     PAYMENTS,
     TRANSACTIONS,
     LEDGER_ENTRIES,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_ATTEMPTS,
 )
 
 REGISTRY: dict[str, Resource] = {
