@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,68 @@ def test_empty_trusted_proxies_trusts_nobody() -> None:
 def test_bad_values_name_the_variable(variable: str, value: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env({variable: value})
+
+
+# -- issue 7: notifications ----------------------------------------------------------------
+
+
+def test_delivery_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.deliver is True
+    assert settings.delivery_retry_base == 5.0
+    assert settings.delivery_timeout == 10.0
+    assert settings.notification_log_days == 30
+
+
+def test_settings_built_in_code_run_no_delivery() -> None:
+    # the test apps build theirs so; only the service's own (from_env) delivers by default
+    settings = Settings(
+        database_url=None,
+        data_dir=Path("var"),
+        token_lifetime=None,
+        pool_size=1,
+        secret_key_env=None,
+    )
+    assert settings.deliver is False
+
+
+def test_delivery_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "ACCOUNTS_API_DELIVERY": "Off",
+            "ACCOUNTS_API_DELIVERY_RETRY_BASE": "0.5",
+            "ACCOUNTS_API_DELIVERY_TIMEOUT": "3",
+            "ACCOUNTS_API_NOTIFICATION_LOG_DAYS": "90",
+        }
+    )
+
+    assert settings.deliver is False
+    assert settings.delivery_retry_base == 0.5
+    assert settings.delivery_timeout == 3.0
+    assert settings.notification_log_days == 90
+    assert Settings.from_env({"ACCOUNTS_API_DELIVERY": "on"}).deliver is True
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ACCOUNTS_API_DELIVERY", "sometimes"),
+        ("ACCOUNTS_API_DELIVERY_RETRY_BASE", "0"),
+        ("ACCOUNTS_API_DELIVERY_TIMEOUT", "-1"),
+        ("ACCOUNTS_API_NOTIFICATION_LOG_DAYS", "0"),
+        ("ACCOUNTS_API_NOTIFICATION_LOG_DAYS", "1.5"),
+    ],
+)
+def test_bad_delivery_values_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_a_delivery_timeout_must_leave_room_within_the_idle_in_transaction_timeout() -> None:
+    # a send happens inside the transaction holding its claim
+    assert Settings.from_env({"ACCOUNTS_API_DELIVERY_TIMEOUT": "30"}).delivery_timeout == 30
+    with pytest.raises(ConfigurationError, match="ACCOUNTS_API_DELIVERY_TIMEOUT"):
+        Settings.from_env({"ACCOUNTS_API_DELIVERY_TIMEOUT": "31"})
+    with pytest.raises(ConfigurationError, match="ACCOUNTS_API_DELIVERY_TIMEOUT"):
+        Settings.from_env({"ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT": "15"})

@@ -26,6 +26,7 @@ from accounts_api.auth.login import LoginPolicy, login_endpoint
 from accounts_api.auth.passwords import PasswordChecks
 from accounts_api.auth.policy import JwtAuthenticator
 from accounts_api.db.pool import Database, DatabaseUnavailable, create_pool
+from accounts_api.delivery.worker import DeliveryConfig, Worker, running
 from accounts_api.health import health_routes
 from accounts_api.jsonapi.document import API_PREFIX, encode_errors
 from accounts_api.jsonapi.endpoints import Api
@@ -253,7 +254,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.database = Database(app.state.pool, settings.acquire_timeout)
         try:
-            yield
+            if settings.deliver:
+                # issue 7: each process delivers notifications on connections of its own
+                worker = Worker(database_url, DeliveryConfig.from_settings(settings))
+                async with running(worker):
+                    yield
+            else:
+                yield
         finally:
             await app.state.pool.close()
 

@@ -1,10 +1,12 @@
-"""accounts-api serve | migrate | create-admin | verify-ledger | revoke-tokens | set-password"""
+"""accounts-api serve | worker | migrate | create-admin | verify-ledger | revoke-tokens |
+set-password"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import secrets
 import signal
@@ -18,6 +20,7 @@ from accounts_api import serving
 from accounts_api.auth import admins
 from accounts_api.db import embedded, ledger, migrate
 from accounts_api.db.pool import Connection
+from accounts_api.delivery.worker import DeliveryConfig, Worker
 from accounts_api.settings import Settings
 
 BOOTSTRAP_ADMIN = "admin"
@@ -92,6 +95,31 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         loop=serving.event_loop(),
     )
     return 0
+
+
+def worker_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Delivers notifications until SIGTERM or SIGINT (issue 7), beside or instead of the
+    delivery inside `serve` (ACCOUNTS_API_DELIVERY=off)."""
+    url = database_url(settings)
+    if settings.embedded:
+        run_migrations(url)
+    # the service's own log (a line per attempt); other libraries' say only warnings
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("accounts_api").addHandler(handler)
+    logging.getLogger("accounts_api").setLevel(logging.INFO)
+    asyncio.run(_deliver_until_stopped(url, settings))
+    return 0
+
+
+async def _deliver_until_stopped(url: str, settings: Settings) -> None:
+    worker = Worker(url, DeliveryConfig.from_settings(settings))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    say("Delivering notifications; SIGTERM or SIGINT stops.")
+    await worker.run()
+    say("Stopped delivering notifications.")
 
 
 def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -208,6 +236,10 @@ def parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.add_argument("--workers", type=int, default=1)
     serve_parser.set_defaults(handler=serve)
+    worker_parser = commands.add_parser(
+        "worker", help="deliver notifications (e-mails, webhooks) until SIGTERM or SIGINT"
+    )
+    worker_parser.set_defaults(handler=worker_command)
     migrate_parser = commands.add_parser("migrate", help="apply database migrations")
     migrate_parser.set_defaults(handler=migrate_command)
     admin_parser = commands.add_parser("create-admin", help="create an admin user")

@@ -21,6 +21,10 @@
 | ACCOUNTS_API_LOGIN_MAX_FAILURES | 10 failed logins per username, and per address, per window |
 | ACCOUNTS_API_LOGIN_FAILURE_WINDOW | 900: the throttling window, in seconds |
 | ACCOUNTS_API_TRUSTED_PROXIES  | 127.0.0.1/32,::1/128: the proxies whose forwarded headers count |
+| ACCOUNTS_API_DELIVERY         | on: `serve` delivers notifications; off: only `worker` does |
+| ACCOUNTS_API_DELIVERY_RETRY_BASE | 5 seconds to the first retry, doubled per attempt (<= 1 h) |
+| ACCOUNTS_API_DELIVERY_TIMEOUT | 10 seconds: the longest webhook POST or SMTP session |
+| ACCOUNTS_API_NOTIFICATION_LOG_DAYS | 30: days the notification log and deliveries are kept |
 """
 
 from __future__ import annotations
@@ -64,6 +68,12 @@ class Settings:
     login_max_failures: int = 10
     login_failure_window: int = 15 * 60
     trusted_proxies: tuple[Network, ...] = LOOPBACK
+    # issue 7: notifications. `from_env` turns delivery on; a Settings built in code (tests,
+    # tools) runs no delivery loop unless it says so.
+    deliver: bool = False
+    delivery_retry_base: float = 5.0
+    delivery_timeout: float = 10.0
+    notification_log_days: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -93,6 +103,18 @@ class Settings:
         login_max_failures = _count(env, "ACCOUNTS_API_LOGIN_MAX_FAILURES", 10, minimum=1)
         login_failure_window = _count(env, "ACCOUNTS_API_LOGIN_FAILURE_WINDOW", 900, minimum=1)
         trusted_proxies = _networks(env, "ACCOUNTS_API_TRUSTED_PROXIES", LOOPBACK)
+        # issue 7: notifications
+        idle_in_transaction_timeout = _positive(
+            env, "ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT", 60
+        )
+        delivery_timeout = _positive(env, "ACCOUNTS_API_DELIVERY_TIMEOUT", 10)
+        # a delivery is sent inside the transaction that holds its claim: the session must
+        # outlive the longest send, or PostgreSQL ends it and the delivery is sent twice
+        if delivery_timeout > idle_in_transaction_timeout / 2:
+            raise ConfigurationError(
+                "ACCOUNTS_API_DELIVERY_TIMEOUT must be at most half of"
+                " ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT"
+            )
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             data_dir=Path(env.get("ACCOUNTS_API_DATA_DIR") or "var").resolve(),
@@ -104,9 +126,7 @@ class Settings:
             max_query_bytes=_count(env, "ACCOUNTS_API_MAX_QUERY_BYTES", 16 * 1024, minimum=1),
             statement_timeout=_positive(env, "ACCOUNTS_API_DB_STATEMENT_TIMEOUT", 30),
             lock_timeout=_positive(env, "ACCOUNTS_API_DB_LOCK_TIMEOUT", 5),
-            idle_in_transaction_timeout=_positive(
-                env, "ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT", 60
-            ),
+            idle_in_transaction_timeout=idle_in_transaction_timeout,
             acquire_timeout=_positive(env, "ACCOUNTS_API_DB_ACQUIRE_TIMEOUT", 5),
             connection_check_interval=_positive(
                 env, "ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL", 5
@@ -117,6 +137,10 @@ class Settings:
             login_max_failures=login_max_failures,
             login_failure_window=login_failure_window,
             trusted_proxies=trusted_proxies,
+            deliver=_switch(env, "ACCOUNTS_API_DELIVERY", True),
+            delivery_retry_base=_positive(env, "ACCOUNTS_API_DELIVERY_RETRY_BASE", 5),
+            delivery_timeout=delivery_timeout,
+            notification_log_days=_count(env, "ACCOUNTS_API_NOTIFICATION_LOG_DAYS", 30, minimum=1),
         )
 
     def database_session_settings(self) -> dict[str, str]:
@@ -164,6 +188,22 @@ def _positive(env: dict[str, str], name: str, default: float) -> float:
     if not 0 < value < 10**9:
         raise ConfigurationError(f"{name} must be a positive number, got {raw!r}")
     return value
+
+
+_ON = ("on", "true", "yes", "1")
+_OFF = ("off", "false", "no", "0")
+
+
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    """on/off (or true/false, yes/no, 1/0) from the environment, else the default."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _ON:
+        return True
+    if raw in _OFF:
+        return False
+    raise ConfigurationError(f"{name} must be on or off, got {raw!r}")
 
 
 def _milliseconds(seconds: float) -> str:

@@ -62,6 +62,25 @@ ROWS: dict[str, tuple[str, str | None]] = {
         " 'whsec_AAAAAAAAAAAAAAAAAAAAAA' FROM generate_series($1::int, $2::int) g",
         None,
     ),
+    # issue 7: the delivery logs, each call under an event of its own
+    "webhook-deliveries": (
+        "WITH o AS (INSERT INTO outbox (event, data) VALUES ('AccountLowThesholdReached', '{}')"
+        " RETURNING id)"
+        " INSERT INTO webhook_deliveries (outbox_id, webhook_id, event, url, body)"
+        " SELECT o.id, 'msg_' || g, 'AccountLowThesholdReached', 'http://127.0.0.1/', '{}'"
+        " FROM o, generate_series($1::int, $2::int) g",
+        None,
+    ),
+    "webhook-attempts": (
+        "WITH o AS (INSERT INTO outbox (event, data) VALUES ('AccountLowThesholdReached', '{}')"
+        " RETURNING id),"
+        " w AS (INSERT INTO webhook_deliveries (outbox_id, webhook_id, event, url, body)"
+        " SELECT o.id, 'msg_' || o.id, 'AccountLowThesholdReached', 'http://127.0.0.1/', '{}'"
+        " FROM o RETURNING id)"
+        " INSERT INTO webhook_attempts (webhook_delivery_id, attempt, duration_ms)"
+        " SELECT w.id, g, 1 FROM w, generate_series($1::int, $2::int) g",
+        "webhook-delivery",
+    ),
 }
 # tables that cannot hold 50 rows: one row per currency name, per event
 MOST_ROWS = {"currencies": 8, "event-subscriptions": 4}
@@ -119,3 +138,20 @@ def test_show_stays_within_budget(
 
 def test_timezones_index_within_budget(api: Api, query_log: QueryLog) -> None:
     assert count(query_log, lambda: api.get(f"{PREFIX}/timezones")) <= INDEX_BUDGET
+
+
+def test_nested_attempts_queries_do_not_grow_with_the_page(
+    api: Api, arranged: Callable[[str, int, int], None], db: Db, query_log: QueryLog
+) -> None:
+    arranged("webhook-attempts", 1, 1)
+    delivery = db.fetchval("SELECT min(id) FROM webhook_deliveries")
+    path = f"{PREFIX}/webhook-deliveries/{delivery}/webhook-attempts"
+    with_one = count(query_log, lambda: api.get(path))
+    db.execute(
+        "INSERT INTO webhook_attempts (webhook_delivery_id, attempt, duration_ms)"
+        " SELECT $1, g, 1 FROM generate_series(2, 50) g",
+        delivery,
+    )
+    with_many = count(query_log, lambda: api.get(path))
+    # one more than an index: the parent delivery must exist
+    assert with_one == with_many <= INDEX_BUDGET + 1

@@ -75,3 +75,27 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+async def connect(
+    database_url: str,
+    session_settings: Mapping[str, str] | None = None,
+    statement_timeout: float | None = None,
+    connect_timeout: float = 60.0,
+) -> asyncpg.Connection[asyncpg.Record]:
+    """A connection of its own, outside any pool (the delivery workers'), with the pool's
+    codecs and time bounds."""
+    connection: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+        database_url,
+        timeout=connect_timeout,
+        server_settings=dict(session_settings or {}),
+        command_timeout=(
+            statement_timeout + COMMAND_TIMEOUT_MARGIN if statement_timeout is not None else None
+        ),
+    )
+    try:
+        await _init_connection(connection)
+    except BaseException:
+        connection.terminate()
+        raise
+    return connection

@@ -118,6 +118,28 @@ class Attribute:
         return self.readable or (created and self.shown is Shown.ON_CREATE)
 
 
+def read_only(
+    name: str,
+    value_type: ValueType,
+    sql: str,
+    *,
+    sortable: bool = False,
+    filter: FilterFamily | None = None,
+    enum_values: Mapping[str, object] | None = None,
+) -> Attribute:
+    """An attribute no write sets (logs: ledger entries, deliveries)."""
+    return Attribute(
+        name,
+        value_type,
+        sql,
+        creatable=False,
+        updatable=False,
+        sortable=sortable,
+        filter=filter,
+        enum_values=enum_values,
+    )
+
+
 @dataclass(frozen=True)
 class Relationship:
     """A to-one relationship: linkage `type`, the foreign key's select expression `fk_sql`."""

@@ -15,6 +15,8 @@ from accounts_api.resources.payments import PAYMENTS
 from accounts_api.resources.smtp_connections import SMTP_CONNECTIONS
 from accounts_api.resources.timezones import TIMEZONES
 from accounts_api.resources.transactions import TRANSACTIONS
+from accounts_api.resources.webhook_attempts import WEBHOOK_ATTEMPTS
+from accounts_api.resources.webhook_deliveries import WEBHOOK_DELIVERIES
 
 RESOURCES: tuple[Resource, ...] = (
     ACCOUNTS,
@@ -30,6 +32,8 @@ RESOURCES: tuple[Resource, ...] = (
     LEDGER_ENTRIES,
     BALANCE_NOTIFICATIONS,
     EVENT_SUBSCRIPTIONS,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_ATTEMPTS,
 )
 
 REGISTRY: dict[str, Resource] = {

@@ -11,12 +11,8 @@ from accounts_api.jsonapi.declaration import (
     Relationship,
     Resource,
     ValueType,
+    read_only,
 )
-
-
-def _read_only(name: str, value_type: ValueType, sql: str, *, sortable: bool = False) -> Attribute:
-    return Attribute(name, value_type, sql, creatable=False, updatable=False, sortable=sortable)
-
 
 LEDGER_ENTRIES = Resource(
     type="ledger-entries",
@@ -25,13 +21,13 @@ LEDGER_ENTRIES = Resource(
     id_sql="l.id",
     key_max=BIGINT_MAX,
     attributes=(
-        _read_only("created_at", ValueType.TIMESTAMP, "l.created_at", sortable=True),
-        _read_only("kind", ValueType.STRING, "l.kind"),
-        _read_only("amount", ValueType.DECIMAL, "l.amount"),
-        _read_only("balance_after", ValueType.DECIMAL, "l.balance_after"),
-        _read_only("source_type", ValueType.STRING, "l.source_type"),
-        _read_only("source_id", ValueType.INTEGER, "l.source_id"),
-        _read_only("admin_id", ValueType.INTEGER, "l.admin_id"),
+        read_only("created_at", ValueType.TIMESTAMP, "l.created_at", sortable=True),
+        read_only("kind", ValueType.STRING, "l.kind"),
+        read_only("amount", ValueType.DECIMAL, "l.amount"),
+        read_only("balance_after", ValueType.DECIMAL, "l.balance_after"),
+        read_only("source_type", ValueType.STRING, "l.source_type"),
+        read_only("source_id", ValueType.INTEGER, "l.source_id"),
+        read_only("admin_id", ValueType.INTEGER, "l.admin_id"),
     ),
     relationships=(
         Relationship(
