@@ -19,8 +19,8 @@ Prints requests/s (median) and wrk's p99 latency as a Markdown table for docs/be
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -35,7 +35,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import JSONAPI, ROOT, call, free_port, seed, wait_until_up  # noqa: E402
+from run import (
+    JSONAPI,
+    ROOT,
+    call,
+    free_port,
+    p99_ms,
+    requests_per_second,
+    seed,
+    wait_until_up,
+    wrk_run,
+)
 
 PYTHON = sys.executable
 
@@ -61,8 +71,12 @@ def server(source: Path, work: Path, workers: int, with_thresholds: bool) -> Ite
     }
     env.pop("DATABASE_URL", None)
     process = subprocess.Popen(
-        [PYTHON, "-c", "import sys; from accounts_api.cli import main; sys.exit(main())"]
-        + ["serve", "--port", str(port), "--workers", str(workers)],
+        [
+            PYTHON,
+            "-c",
+            "import sys; from accounts_api.cli import main; sys.exit(main())",
+            *("serve", "--port", str(port), "--workers", str(workers)),
+        ],
         env=env,
         cwd=work,
         stdout=subprocess.DEVNULL,
@@ -112,8 +126,15 @@ def server(source: Path, work: Path, workers: int, with_thresholds: bool) -> Ite
 def payment_script(directory: Path, name: str, account: str, amounts: list[str]) -> Path:
     """A wrk script posting payments on `account`, cycling through `amounts`."""
     bodies = [
-        '{"data":{"type":"payments","attributes":{"amount":"%s"},'
-        '"relationships":{"account":{"data":{"type":"accounts","id":"%s"}}}}}' % (amount, account)
+        json.dumps(
+            {
+                "data": {
+                    "type": "payments",
+                    "attributes": {"amount": amount},
+                    "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
+                }
+            }
+        )
         for amount in amounts
     ]
     lua_bodies = ", ".join("'" + body + "'" for body in bodies)
@@ -133,16 +154,8 @@ def payment_script(directory: Path, name: str, account: str, amounts: list[str])
 
 def measure(url: str, token: str, script: Path, args: argparse.Namespace) -> tuple[float, float]:
     """requests/s and p99 latency in ms of one wrk run."""
-    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency"]
-    command += ["-H", f"Authorization: {token}", "-H", f"Accept: {JSONAPI}", "-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    if re.search(r"Non-2xx or 3xx responses: \d+", output):
-        raise SystemExit(f"errors under load:\n{output}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
-    assert rate and p99, output
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return float(rate.group(1)), float(p99.group(1)) * scale
+    output = wrk_run(url, token, script, args)
+    return requests_per_second(output), p99_ms(output)
 
 
 def main() -> int:
@@ -193,9 +206,7 @@ def main() -> int:
             for _ in range(args.runs):
                 for name, target, script in cases:
                     url = f"{target.base}/api/rest/admin/payments"
-                    results.setdefault(name, []).append(
-                        measure(url, target.token, script, args)
-                    )
+                    results.setdefault(name, []).append(measure(url, target.token, script, args))
             events = call(
                 after.base,
                 "GET",

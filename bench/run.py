@@ -96,7 +96,8 @@ def seed(base: str, token: str) -> tuple[str, str]:
     return contractor, first
 
 
-def wrk(url: str, token: str, script: Path | None, args: argparse.Namespace) -> float:
+def wrk_run(url: str, token: str, script: Path | None, args: argparse.Namespace) -> str:
+    """wrk's report of one run; any non-2xx answer under load ends the benchmark."""
     command = [
         "wrk",
         "-t2",
@@ -113,9 +114,23 @@ def wrk(url: str, token: str, script: Path | None, args: argparse.Namespace) -> 
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     if re.search(r"Non-2xx or 3xx responses: \d+", output):
         raise SystemExit(f"errors under load:\n{output}")
+    return output
+
+
+def requests_per_second(output: str) -> float:
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     assert match, output
     return float(match.group(1))
+
+
+def p99_ms(output: str) -> float:
+    match = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
+    assert match, output
+    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+
+
+def wrk(url: str, token: str, script: Path | None, args: argparse.Namespace) -> float:
+    return requests_per_second(wrk_run(url, token, script, args))
 
 
 def lua(directory: Path, name: str, method: str, body: object) -> Path:

@@ -11,6 +11,7 @@ from accounts_api.jsonapi.declaration import (
     Relationship,
     Resource,
     ValueType,
+    read_only,
 )
 
 _EVENT_NAME = (
@@ -20,10 +21,6 @@ _EVENT_NAME = (
 )
 
 
-def _read_only(name: str, value_type: ValueType, sql: str, *, sortable: bool = False) -> Attribute:
-    return Attribute(name, value_type, sql, creatable=False, updatable=False, sortable=sortable)
-
-
 BALANCE_NOTIFICATIONS = Resource(
     type="balance-notifications",
     path="balance-notifications",
@@ -31,12 +28,12 @@ BALANCE_NOTIFICATIONS = Resource(
     id_sql="n.id",
     key_max=BIGINT_MAX,
     attributes=(
-        _read_only("event_id", ValueType.INTEGER, "n.event_id"),
-        _read_only("event", ValueType.STRING, _EVENT_NAME),
-        _read_only("account_balance", ValueType.DECIMAL, "n.account_balance"),
-        _read_only("low_threshold", ValueType.DECIMAL, "n.low_threshold"),
-        _read_only("high_threshold", ValueType.DECIMAL, "n.high_threshold"),
-        _read_only("created_at", ValueType.TIMESTAMP, "n.created_at", sortable=True),
+        read_only("event_id", ValueType.INTEGER, "n.event_id"),
+        read_only("event", ValueType.STRING, _EVENT_NAME),
+        read_only("account_balance", ValueType.DECIMAL, "n.account_balance"),
+        read_only("low_threshold", ValueType.DECIMAL, "n.low_threshold"),
+        read_only("high_threshold", ValueType.DECIMAL, "n.high_threshold"),
+        read_only("created_at", ValueType.TIMESTAMP, "n.created_at", sortable=True),
     ),
     relationships=(
         # the account may be gone: its linkage stays, as the log row does
