@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/accounts-api serve --host 127.0.0.1 --port 8000
 
-## test: the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
+## test: the whole test suite (embedded PostgreSQL unless DATABASE_URL is set), on two
+## workers, each test file on one of them, each worker with a database of its own
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

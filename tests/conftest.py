@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx2 as httpx
@@ -61,53 +62,89 @@ def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+# pytest-xdist (`make test` runs two workers): each worker gets a database of its own, named
+# after the one it would otherwise use, on the same server
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url() -> Iterator[str]:
     configured = os.environ.get("DATABASE_URL")
+    if configured and WORKER is None:
+        migrate.upgrade(configured)
+        yield configured
+        return
     if configured:
-        url = configured
+        server_url = configured
+        name = f"{urlsplit(configured).path.lstrip('/')}_{WORKER}"
     else:
-        admin_url = embedded.start(ROOT / "var" / "test-pg", database="postgres")
-        url = embedded.with_database(admin_url, "accounts_api_test")
+        server_url = embedded.start(ROOT / "var" / "test-pg", database="postgres")
+        name = "accounts_api_test" + (f"_{WORKER}" if WORKER else "")
+    admin_url = embedded.with_database(server_url, "postgres")
 
-        async def recreate() -> None:
-            connection = await asyncpg.connect(admin_url)
-            try:
-                await connection.execute("DROP DATABASE IF EXISTS accounts_api_test WITH (FORCE)")
-                await connection.execute("CREATE DATABASE accounts_api_test")
-            finally:
-                await connection.close()
-
-        run(recreate())
-    migrate.upgrade(url)
-    return url
-
-
-class Db:
-    """Direct SQL for arranging and inspecting state, on its own connection."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    async def _run(self, method: str, sql: str, *args: Any) -> Any:
-        connection = await asyncpg.connect(self.url)
+    async def admin(*statements: str) -> None:
+        connection = await asyncpg.connect(admin_url)
         try:
-            await pool._init_connection(connection)
-            return await getattr(connection, method)(sql, *args)
+            for statement in statements:
+                await connection.execute(statement)
         finally:
             await connection.close()
 
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    run(admin(drop, f'CREATE DATABASE "{name}"'))
+    url = embedded.with_database(server_url, name)
+    migrate.upgrade(url)
+    yield url
+    if configured:
+        # a database of the CI server's, made for this worker
+        run(admin(drop))
+
+
+class Db:
+    """Direct SQL for arranging and inspecting state, on one connection of its own, kept open
+    on an event loop of its own for the whole session (a connection per call cost more than
+    most statements). A connection that was closed under it is opened again."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._loop = asyncio.new_event_loop()
+        self._connection: asyncpg.Connection | None = None
+
+    async def _connected(self) -> asyncpg.Connection:
+        if self._connection is None or self._connection.is_closed():
+            self._connection = await asyncpg.connect(self.url)
+            await pool._init_connection(self._connection)
+        return self._connection
+
+    async def _call(self, method: str, sql: str, *args: Any) -> Any:
+        connection = await self._connected()
+        try:
+            return await getattr(connection, method)(sql, *args)
+        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError):
+            if not connection.is_closed():
+                raise
+            # terminated by a test (a backend killed, a database closed): nothing ran
+            return await getattr(await self._connected(), method)(sql, *args)
+
+    def _run(self, method: str, sql: str, *args: Any) -> Any:
+        return self._loop.run_until_complete(self._call(method, sql, *args))
+
+    def close(self) -> None:
+        if self._connection is not None and not self._connection.is_closed():
+            self._loop.run_until_complete(self._connection.close())
+        self._loop.close()
+
     def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return run(self._run("fetch", sql, *args))  # type: ignore[no-any-return]
+        return self._run("fetch", sql, *args)  # type: ignore[no-any-return]
 
     def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return run(self._run("fetchrow", sql, *args))  # type: ignore[no-any-return]
+        return self._run("fetchrow", sql, *args)  # type: ignore[no-any-return]
 
     def fetchval(self, sql: str, *args: Any) -> Any:
-        return run(self._run("fetchval", sql, *args))
+        return self._run("fetchval", sql, *args)
 
     def execute(self, sql: str, *args: Any) -> str:
-        return run(self._run("execute", sql, *args))  # type: ignore[no-any-return]
+        return self._run("execute", sql, *args)  # type: ignore[no-any-return]
 
     def set_balance(self, account_id: int, balance: Any) -> None:
         """Arrange a balance the way the app must: with a ledger entry in the same
@@ -123,8 +160,10 @@ class Db:
 
 
 @pytest.fixture(scope="session")
-def db(database_url: str) -> Db:
-    return Db(database_url)
+def db(database_url: str) -> Iterator[Db]:
+    connected = Db(database_url)
+    yield connected
+    connected.close()
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,11 @@ def tampered_balance(database_url: str, account_id: int, balance: str) -> Iterat
             "ALTER TABLE accounts ENABLE TRIGGER accounts_balance_in_ledger",
         )
 
-    original = Db(database_url).fetchval("SELECT balance FROM accounts WHERE id = $1", account_id)
+    reader = Db(database_url)
+    try:
+        original = reader.fetchval("SELECT balance FROM accounts WHERE id = $1", account_id)
+    finally:
+        reader.close()
     force(balance)
     try:
         yield

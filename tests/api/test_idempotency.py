@@ -694,7 +694,8 @@ def test_a_duplicate_while_the_first_runs_waits_for_it_then_replays(
         deadline = time.monotonic() + 30
         # the first is inside its write (the payment insert sleeps in a trigger)
         while not await watcher.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event = 'PgSleep' AND datname = current_database()"
         ):
             assert time.monotonic() < deadline, "the first request never started its write"
             await asyncio.sleep(0.01)

@@ -75,7 +75,9 @@ def start_worker(database_url: str, tmp_path: Path) -> Iterator[type[WorkerProce
 def sessions(db: Db) -> int:
     return int(
         db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", APPLICATION_NAME
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = $1 AND datname = current_database()",
+            APPLICATION_NAME,
         )
     )
 

@@ -18,16 +18,19 @@ from accounts_api.db.pool import Connection
 BATCH = 1000
 MAX_BATCHES = 50
 
+# A batch is chosen once (MATERIALIZED): a LIMIT in an `id IN (...)` subquery may be run again
+# by the plan and choose other rows, deleting more than the batch.
 _BALANCE_NOTIFICATIONS = """
-DELETE FROM balance_notifications WHERE id IN (
+WITH batch AS MATERIALIZED (
     SELECT id FROM balance_notifications
     WHERE created_at < now() - make_interval(days => $1)
-    ORDER BY created_at
+    ORDER BY created_at, id
     LIMIT $2
 )
+DELETE FROM balance_notifications n USING batch WHERE n.id = batch.id
 """
 _OUTBOX = """
-DELETE FROM outbox WHERE id IN (
+WITH batch AS MATERIALIZED (
     SELECT o.id FROM outbox o
     WHERE o.created_at < now() - make_interval(days => $1)
       AND o.dispatched_at IS NOT NULL
@@ -41,10 +44,11 @@ DELETE FROM outbox WHERE id IN (
           WHERE e.outbox_id = o.id
             AND (e.status = 'pending' OR e.delivered_at >= now() - make_interval(days => $1))
       )
-    ORDER BY o.created_at
+    ORDER BY o.created_at, o.id
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
+DELETE FROM outbox o USING batch WHERE o.id = batch.id
 """
 
 
