@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
+
 from tests.conftest import BASE_URL, JSONAPI, Api
 
 PREFIX = "/api/rest/admin"
@@ -106,9 +108,16 @@ class ResourceContract:
         assert response.status_code == 400
         assert response.json()["errors"][0]["code"] == "114"
 
+    def test_create_is_405_when_not_creatable(self, api: Api) -> None:
+        if self.creatable:
+            pytest.skip(f"{self.type} can be created")
+        response = api.post(self.collection, {"data": {"type": self.type, "attributes": {}}})
+        assert response.status_code == 405
+        assert "POST" not in response.headers["allow"]
+
     def test_unknown_attribute_on_create_is_400(self, api: Api) -> None:
         if not self.creatable:
-            return
+            pytest.skip(f"{self.type} cannot be created")
         body = self.create_body()
         body["data"]["attributes"]["no-such-attribute"] = 1
         response = api.post(self.collection, body)
@@ -124,7 +133,7 @@ class ResourceContract:
 
     def test_create_answers_201_with_location(self, api: Api) -> None:
         if not self.creatable:
-            return
+            pytest.skip(f"{self.type} cannot be created")
         response = api.post(self.collection, self.create_body())
         assert response.status_code == 201, response.text
         data = response.json()["data"]
@@ -134,7 +143,7 @@ class ResourceContract:
 
     def test_wrong_type_on_create_is_400(self, api: Api) -> None:
         if not self.creatable:
-            return
+            pytest.skip(f"{self.type} cannot be created")
         body = self.create_body()
         body["data"]["type"] = "nonsense"
         response = api.post(self.collection, body)
