@@ -45,6 +45,7 @@ from accounts_api.jsonapi.negotiation import MEDIA_TYPE
 from accounts_api.jsonapi.responses import error_response
 from accounts_api.jsonapi.versioning import none_match
 from accounts_api.jsonapi.write_queue import WriteQueues
+from accounts_api.openapi_routes import OpenApiDocument
 from accounts_api.proxies import TrustedProxies
 from accounts_api.request_bounds import RequestBounds
 from accounts_api.resources import REGISTRY, RESOURCES, balances
@@ -227,8 +228,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         settings.trusted_proxies,
     )
     checks = PasswordChecks(settings.login_concurrency, settings.login_queue)
+    # issue 8: described from the routes below, served without authentication
+    openapi = OpenApiDocument(api)
     routes: list[Any] = [
         *health_routes(database_of),
+        openapi.route(),
         Route(
             f"{API_PREFIX}/auth",
             login_endpoint(database_of, login_policy, checks),
@@ -273,6 +277,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     exception_handlers.update(dict.fromkeys(_UNAVAILABLE_ERRORS, _database_unavailable))
     exception_handlers.update(dict.fromkeys(_CONFLICT_ERRORS, _database_conflict))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers)
+    app.state.openapi = openapi
     app.add_middleware(
         RequestBounds,
         max_header_bytes=settings.max_header_bytes,

@@ -1,10 +1,11 @@
 """accounts-api serve | worker | migrate | create-admin | verify-ledger | revoke-tokens |
-set-password"""
+set-password | openapi"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import logging
 import os
@@ -228,6 +229,28 @@ def verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if wrong else 0
 
 
+def openapi_command(args: argparse.Namespace, settings: Settings) -> int:
+    """The OpenAPI document the service serves at /api/rest/admin/openapi.json. It is built
+    from the routes alone: no database is started or reached, no key is read or made."""
+    from accounts_api.app import create_app
+
+    offline = dataclasses.replace(
+        settings,
+        database_url=settings.database_url or "postgresql://unused/",
+        secret_key_env=settings.secret_key_env or "unused",
+    )
+    app = create_app(offline)
+    body: bytes = app.state.openapi.body(app.routes)
+    if args.output is None:
+        sys.stdout.buffer.write(body + b"\n")
+        sys.stdout.flush()
+    else:
+        with open(args.output, "wb") as handle:
+            handle.write(body + b"\n")
+        say(f"Wrote the OpenAPI document to {args.output}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accounts-api", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -270,6 +293,11 @@ def parser() -> argparse.ArgumentParser:
     )
     password_parser.add_argument("username")
     password_parser.set_defaults(handler=set_password)
+    openapi_parser = commands.add_parser(
+        "openapi", help="print the OpenAPI document (no database needed)"
+    )
+    openapi_parser.add_argument("--output", metavar="FILE", help="write it to FILE instead")
+    openapi_parser.set_defaults(handler=openapi_command)
     return root
 
 

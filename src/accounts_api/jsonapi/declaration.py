@@ -9,6 +9,7 @@ import enum
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from accounts_api.db.pool import Connection
@@ -97,6 +98,20 @@ class Attribute:
     # ENUM filters: wire value -> stored value.
     enum_values: Mapping[str, object] | None = None
     shown: Shown = Shown.ALWAYS
+    # What a schema says of the value (the OpenAPI document). They describe the rules the
+    # resource's validation applies; they do not drive it.
+    description: str = ""
+    # a create must carry it
+    required: bool = False
+    # may be null, in answers and in writes
+    nullable: bool = True
+    max_length: int | None = None
+    minimum: Decimal | int | None = None
+    # the value must be greater than `minimum`, not equal to it
+    exclusive_minimum: bool = False
+    maximum: Decimal | int | None = None
+    # the values a write may give (invoice periods; enum filters take `enum_values`' keys)
+    choices: tuple[object, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.filter is not None and not self.readable:
@@ -126,6 +141,8 @@ def read_only(
     sortable: bool = False,
     filter: FilterFamily | None = None,
     enum_values: Mapping[str, object] | None = None,
+    description: str = "",
+    nullable: bool = True,
 ) -> Attribute:
     """An attribute no write sets (logs: ledger entries, deliveries)."""
     return Attribute(
@@ -137,6 +154,8 @@ def read_only(
         sortable=sortable,
         filter=filter,
         enum_values=enum_values,
+        description=description,
+        nullable=nullable,
     )
 
 
@@ -159,6 +178,9 @@ class Relationship:
     related_route: bool = True
     # said in the 403 to a write of a relationship that cannot change
     immutable_hint: str | None = None
+    # for the OpenAPI document: a create must link it; one line on what it is
+    required: bool = False
+    description: str = ""
 
     @property
     def key(self) -> str:
@@ -236,6 +258,8 @@ class Resource:
     row_lock: str = "FOR UPDATE"
     # which record a write to this resource locks, for the worker's write queues
     write_queue: WriteQueueKey | None = None
+    # one line on what the resource is, for the OpenAPI document
+    description: str = ""
 
     @property
     def links_path(self) -> str:

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from accounts_api.db.pool import Connection, Database
 from accounts_api.jsonapi.body import (
@@ -48,6 +47,7 @@ from accounts_api.jsonapi.negotiation import (
 )
 from accounts_api.jsonapi.query import Query, QueryParser
 from accounts_api.jsonapi.responses import json_response
+from accounts_api.jsonapi.routing import ResourceRoute, RouteKind
 from accounts_api.jsonapi.versioning import check_if_match, entity_tag, if_match
 from accounts_api.jsonapi.write_queue import WriteQueues
 
@@ -131,7 +131,7 @@ class Api:
     def query_parser(self, resource: Resource) -> QueryParser:
         return QueryParser(resource, self.registry, max_filter_values=self.max_filter_values)
 
-    def routes(self, resource: Resource) -> list[Route]:
+    def routes(self, resource: Resource) -> list[ResourceRoute]:
         base = f"{API_PREFIX}/{resource.path}"
         member = f"{base}/{{key}}" if resource.integer_keys else f"{base}/{{key:path}}"
         writer = resource.writer
@@ -141,54 +141,70 @@ class Api:
         routes = []
         for name in resource.actions:
             routes.append(
-                Route(
+                ResourceRoute(
                     f"{base}/{{key}}/{name}",
                     self.wrap(self._action_endpoint(resource, name), resource.write_queue),
                     methods=["POST"],
+                    resource=resource,
+                    kind=RouteKind.ACTION,
+                    action=name,
                 )
             )
         if resource.nested_under:
             parent_type, fk_sql = resource.nested_under
             parent = self.registry[parent_type]
             routes.append(
-                Route(
+                ResourceRoute(
                     f"{API_PREFIX}/{parent.path}/{{key}}/{resource.path}",
                     self.wrap(self._nested_endpoint(parent, resource, fk_sql)),
                     methods=["GET"],
+                    resource=resource,
+                    kind=RouteKind.NESTED,
+                    parent=parent,
                 )
             )
         for relationship in resource.relationships:
             # a relationship that cannot change still answers writes, with a 403 that says so
             rel_methods = ["GET", "PATCH", "PUT", "DELETE"]
             routes.append(
-                Route(
+                ResourceRoute(
                     f"{base}/{{key}}/relationships/{relationship.key}",
                     self.wrap(
                         self._relationship_endpoint(resource, relationship), resource.write_queue
                     ),
                     methods=rel_methods,
+                    resource=resource,
+                    kind=RouteKind.RELATIONSHIP,
+                    relationship=relationship,
                 )
             )
             if relationship.related_route:
                 routes.append(
-                    Route(
+                    ResourceRoute(
                         f"{base}/{{key}}/{relationship.key}",
                         self.wrap(self._related_endpoint(resource, relationship)),
                         methods=["GET"],
+                        resource=resource,
+                        kind=RouteKind.RELATED,
+                        relationship=relationship,
                     )
                 )
         routes.append(
-            Route(
+            ResourceRoute(
                 base,
                 self.wrap(self._collection_endpoint(resource), resource.write_queue),
                 methods=collection_methods,
+                resource=resource,
+                kind=RouteKind.COLLECTION,
             )
         )
         routes.append(
-            Route(
+            ResourceRoute(
                 member,
                 self.wrap(self._member_endpoint(resource), resource.write_queue),
                 methods=member_methods,
+                resource=resource,
+                kind=RouteKind.MEMBER,
             )
         )
         return routes

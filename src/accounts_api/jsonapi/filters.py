@@ -78,6 +78,11 @@ def resolve_filter(
     return FilterCondition(name, values, builder, max_values)
 
 
+def accepted_names(resource: Resource) -> frozenset[str]:
+    """Every underscored filter name the resource takes: what `resolve_filter` looks up."""
+    return frozenset(_filter_table(resource))
+
+
 def csv_values(raw: str) -> list[str]:
     """One CSV line, as Ruby's CSV.parse_line: `a,b` -> [a, b]; `"a,b"` -> [a,b]; `` -> []."""
     if raw == "":

@@ -12,6 +12,8 @@ from accounts_api.db import audit
 from accounts_api.db.pool import Connection
 from accounts_api.db.writes import Write
 from accounts_api.domain import accounts as rules
+from accounts_api.domain.invoice_periods import InvoicePeriod
+from accounts_api.domain.validation import BIGINT_MAX, INTEGER_MAX
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
     Attribute,
@@ -230,7 +232,15 @@ ACCOUNTS = Resource(
     from_sql="accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id",
     id_sql="a.id",
     attributes=(
-        Attribute("name", ValueType.STRING, "a.name", filter=FilterFamily.STRING),
+        Attribute(
+            "name",
+            ValueType.STRING,
+            "a.name",
+            filter=FilterFamily.STRING,
+            description="Unique name of the account.",
+            required=True,
+            nullable=False,
+        ),
         Attribute(
             "balance",
             ValueType.DECIMAL,
@@ -238,16 +248,42 @@ ACCOUNTS = Resource(
             creatable=False,
             updatable=False,
             filter=NUMBER,
+            description="Changed only by payments, transactions and the balance endpoints.",
+            nullable=False,
         ),
-        Attribute("min_balance", ValueType.DECIMAL, "a.min_balance", filter=NUMBER),
-        Attribute("max_balance", ValueType.DECIMAL, "a.max_balance", filter=NUMBER),
-        Attribute("vat", ValueType.DECIMAL, "a.vat", filter=NUMBER),
+        Attribute(
+            "min_balance",
+            ValueType.DECIMAL,
+            "a.min_balance",
+            filter=NUMBER,
+            description="The lowest balance the account may reach (default 0).",
+            nullable=False,
+        ),
+        Attribute(
+            "max_balance",
+            ValueType.DECIMAL,
+            "a.max_balance",
+            filter=NUMBER,
+            description="The highest balance; at least min-balance (default 0).",
+            nullable=False,
+        ),
+        Attribute(
+            "vat",
+            ValueType.DECIMAL,
+            "a.vat",
+            filter=NUMBER,
+            description="VAT in percent (default 0).",
+            nullable=False,
+            minimum=0,
+            maximum=100,
+        ),
         Attribute(
             "balance_low_threshold",
             ValueType.DECIMAL,
             "s.low_threshold",
             sortable=False,
             filter=NUMBER,
+            description="A balance below it notifies; less than balance-high-threshold.",
         ),
         Attribute(
             "balance_high_threshold",
@@ -255,28 +291,98 @@ ACCOUNTS = Resource(
             "s.high_threshold",
             sortable=False,
             filter=NUMBER,
+            description="A balance above it notifies.",
         ),
         Attribute(
-            "send_balance_notifications_to", ValueType.INT_ARRAY, "s.send_to", sortable=False
+            "send_balance_notifications_to",
+            ValueType.INT_ARRAY,
+            "s.send_to",
+            sortable=False,
+            description="Contact ids told of threshold events; [] is stored as null.",
         ),
         Attribute(
-            "destination_rate_limit", ValueType.DECIMAL, "a.destination_rate_limit", filter=NUMBER
+            "destination_rate_limit",
+            ValueType.DECIMAL,
+            "a.destination_rate_limit",
+            filter=NUMBER,
+            description="The highest rate a call may cost.",
+            minimum=0,
         ),
-        Attribute("max_call_duration", ValueType.INTEGER, "a.max_call_duration", filter=NUMBER),
-        Attribute("external_id", ValueType.INTEGER, "a.external_id", filter=NUMBER),
-        Attribute("uuid", ValueType.UUID, "a.uuid", filter=FilterFamily.UUID),
         Attribute(
-            "origination_capacity", ValueType.INTEGER, "a.origination_capacity", filter=NUMBER
+            "max_call_duration",
+            ValueType.INTEGER,
+            "a.max_call_duration",
+            filter=NUMBER,
+            description="Seconds; a fraction is cut to its integer (contract §3.1 #13).",
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=INTEGER_MAX,
         ),
         Attribute(
-            "termination_capacity", ValueType.INTEGER, "a.termination_capacity", filter=NUMBER
+            "external_id",
+            ValueType.INTEGER,
+            "a.external_id",
+            filter=NUMBER,
+            description="Unique id in another system; addresses the balance endpoint.",
+            minimum=-BIGINT_MAX - 1,
+            maximum=BIGINT_MAX,
         ),
-        Attribute("total_capacity", ValueType.INTEGER, "a.total_capacity", filter=NUMBER),
-        Attribute("send_invoices_to", ValueType.INT_ARRAY, "a.send_invoices_to"),
-        Attribute("invoice_period_id", ValueType.INTEGER, "a.invoice_period_id"),
-        Attribute("timezone", ValueType.STRING, "a.timezone"),
+        Attribute(
+            "uuid",
+            ValueType.UUID,
+            "a.uuid",
+            filter=FilterFamily.UUID,
+            description="Unique; generated when a create gives none.",
+            nullable=False,
+        ),
+        *(
+            Attribute(
+                name,
+                ValueType.INTEGER,
+                f"a.{name}",
+                filter=NUMBER,
+                description=f"Concurrent calls allowed ({what}).",
+                minimum=0,
+                exclusive_minimum=True,
+                maximum=rules.SMALLINT_MAX,
+            )
+            for name, what in (
+                ("origination_capacity", "origination"),
+                ("termination_capacity", "termination"),
+                ("total_capacity", "both ways"),
+            )
+        ),
+        Attribute(
+            "send_invoices_to",
+            ValueType.INT_ARRAY,
+            "a.send_invoices_to",
+            description="Contact ids invoices are sent to; [] is stored as null.",
+        ),
+        Attribute(
+            "invoice_period_id",
+            ValueType.INTEGER,
+            "a.invoice_period_id",
+            description="1 Daily, 2 Weekly, 3 BiWeekly, 4 Monthly, 5 BiWeekly split by new "
+            "month, 6 Weekly split by new month, 7 SemiMonthly (contract §5.11).",
+            choices=tuple(int(period) for period in InvoicePeriod),
+        ),
+        Attribute(
+            "timezone",
+            ValueType.STRING,
+            "a.timezone",
+            description="An IANA time zone name, as listed by /timezones (default UTC).",
+            nullable=False,
+        ),
         # contract §2.2: written by name on create only; sorting by it sorts by the name
-        Attribute("currency", ValueType.STRING, "a.currency_name", updatable=False),
+        Attribute(
+            "currency",
+            ValueType.STRING,
+            "a.currency_name",
+            updatable=False,
+            description="The currency's name (USD); set on create only.",
+            required=True,
+            nullable=False,
+        ),
     ),
     relationships=(
         Relationship(
@@ -285,6 +391,8 @@ ACCOUNTS = Resource(
             "a.contractor_id",
             filterable=True,
             resource_type="contractors",
+            required=True,
+            description="Whose account it is.",
         ),
         Relationship(
             "invoice_template",
@@ -305,4 +413,5 @@ ACCOUNTS = Resource(
     versioned=True,
     write_queue=account_in_url,
     row_lock="FOR UPDATE OF a",
+    description="Billing accounts: balance, limits, capacity, invoicing and notifications.",
 )

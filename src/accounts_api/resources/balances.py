@@ -35,8 +35,18 @@ BALANCES = Resource(
     path="balances",
     from_sql="accounts a",
     id_sql="a.external_id",
-    attributes=(Attribute("balance", ValueType.DECIMAL, "a.balance", creatable=False),),
+    attributes=(
+        Attribute(
+            "balance",
+            ValueType.DECIMAL,
+            "a.balance",
+            creatable=False,
+            description="The balance to set; the difference goes to the ledger.",
+            nullable=False,
+        ),
+    ),
     write_queue=account_by_external_id,
+    description="The balance of the account whose external id is the id.",
 )
 BALANCE_CORRECTION = Resource(
     type="balance-correction",
@@ -46,9 +56,18 @@ BALANCE_CORRECTION = Resource(
     attributes=(
         Attribute("name", ValueType.STRING, "a.name", creatable=False, updatable=False),
         Attribute("balance", ValueType.DECIMAL, "a.balance", creatable=False, updatable=False),
-        Attribute("correction", ValueType.DECIMAL, "NULL", creatable=False, shown=Shown.NEVER),
+        Attribute(
+            "correction",
+            ValueType.DECIMAL,
+            "NULL",
+            creatable=False,
+            shown=Shown.NEVER,
+            description="Added to the balance (negative: taken off).",
+            nullable=False,
+        ),
     ),
     write_queue=account_in_data_id,
+    description="A correction of the balance of the account whose id is the id.",
 )
 
 Operation = Callable[
