@@ -141,6 +141,19 @@ class ResourceContract:
         if "links" in data:
             assert response.headers["location"] == data["links"]["self"]
 
+    def test_links_and_meta_on_create_are_ignored(self, api: Api) -> None:
+        # issue 8: JSON:API 1.0 allows both in a resource object; Yeti answers 105
+        if not self.creatable:
+            pytest.skip(f"{self.type} cannot be created")
+        body = self.create_body()
+        body["data"]["links"] = {"self": "http://elsewhere.example/x"}
+        body["data"]["meta"] = {"client": "jsona"}
+        response = api.post(self.collection, body)
+        assert response.status_code == 201, response.text
+        links = response.json()["data"].get("links")
+        if links is not None:
+            assert links["self"].startswith(BASE_URL)
+
     def test_wrong_type_on_create_is_400(self, api: Api) -> None:
         if not self.creatable:
             pytest.skip(f"{self.type} cannot be created")

@@ -997,3 +997,37 @@ def test_update_query_budget(
         return api.patch(f"{ACCOUNTS}/{account_id}", body)
 
     assert count_queries(query_log, update) <= UPDATE_QUERY_BUDGET
+
+
+def test_update_sending_read_only_values_back_costs_one_statement(
+    api: Api, make_account: Callable[..., dict[str, Any]], query_log: QueryLog
+) -> None:
+    # issue 8: a read-only value sent back is compared with the row read under its lock; an
+    # update without one reads nothing more
+    account_id = make_account()["id"]
+    values = itertools.count(1)
+
+    def update(**read_only: Any) -> Callable[[], httpx.Response]:
+        def send() -> httpx.Response:
+            attributes = {"max-balance": next(values), **read_only}
+            body = {"data": {"type": "accounts", "id": account_id, "attributes": attributes}}
+            return api.patch(f"{ACCOUNTS}/{account_id}", body)
+
+        return send
+
+    plain = count_queries(query_log, update())
+    sent_back = count_queries(query_log, update(balance="0.0", currency="USD"))
+    assert sent_back == plain + 1
+    # with If-Match the row is read under its lock anyway: the comparison costs nothing more
+    tag = api.get(f"{ACCOUNTS}/{account_id}").headers["etag"]
+
+    def conditional(**attributes: Any) -> Callable[[], httpx.Response]:
+        def send() -> httpx.Response:
+            body = {"data": {"type": "accounts", "id": account_id, "attributes": attributes}}
+            return api.patch(f"{ACCOUNTS}/{account_id}", body, headers={"If-Match": tag})
+
+        return send
+
+    assert count_queries(query_log, conditional(balance=0)) == count_queries(
+        query_log, conditional()
+    )

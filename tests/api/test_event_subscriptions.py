@@ -233,6 +233,29 @@ def test_timestamps_are_read_only(api: Api, key: str) -> None:
     assert response.json()["errors"][0]["code"] == "105"
 
 
+@pytest.mark.parametrize("key", ["created-at", "updated-at"])
+def test_timestamps_sent_back_as_read_are_ignored_on_update(api: Api, key: str) -> None:
+    # issue 8: compared as rendered (milliseconds, `Z`); another value is still 105
+    fetched = created(api)
+    stamp = fetched["attributes"][key]
+    member = f"{SUBSCRIPTIONS}/{fetched['id']}"
+
+    same = api.patch(member, update_body(fetched["id"], url="https://x.example/", **{key: stamp}))
+    other = api.patch(member, update_body(fetched["id"], **{key: "2024-01-01T00:00:00.000Z"}))
+
+    assert same.status_code == 200, same.text
+    assert same.json()["data"]["attributes"]["url"] == "https://x.example/"
+    assert other.status_code == 400
+    assert other.json()["errors"] == [
+        {
+            "title": "Param not allowed",
+            "detail": f"{key} is not allowed.",
+            "code": "105",
+            "status": "400",
+        }
+    ]
+
+
 def test_delete_answers_204_and_removes_the_subscription(api: Api, db: Db) -> None:
     key = created(api)["id"]
 

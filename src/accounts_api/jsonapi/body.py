@@ -3,6 +3,10 @@
 The result is a `WritePayload` of raw attribute values (JSON numbers as Decimal or int,
 never float; a number too large or too precise to hold is kept as its text) and relationship
 keys; resources validate the values themselves.
+
+Issue 8: JSON:API clients send a fetched resource object back whole. Its `links` and `meta`
+are ignored, and on update its read-only attributes are set aside (`WritePayload.read_only`)
+for the endpoint to compare with the stored row (read_only.py); Yeti refuses all three.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ class WritePayload:
     attributes: dict[str, Any] = field(default_factory=dict)
     relationships: dict[str, object | None] = field(default_factory=dict)
     id: object | None = None
+    # update only: read-only attributes sent back (by key as sent, in body order), allowed
+    # only with their stored values; never handed to a writer
+    read_only: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -209,7 +216,7 @@ def parse_update(document: dict[str, Any], resource: Resource, url_key: str) -> 
     if str(data["id"]) != url_key:
         raise KeyNotIncludedInUrl(data["id"])
     _check_type(data, resource)
-    payload = _parse_members(data, resource, creating=False)
+    payload = _parse_members(data, resource, creating=False, echoed=True)
     payload.id = data["id"]
     return payload
 
@@ -225,7 +232,16 @@ def parse_singleton(document: dict[str, Any], resource: Resource) -> WritePayloa
     return payload
 
 
-def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) -> WritePayload:
+# JSON:API 1.0 §5.2: members a resource object may carry that the server sets; a client that
+# sends a fetched object back whole sends them too (issue 8; contract §2.9: Yeti says 105)
+IGNORED_MEMBERS = frozenset({"links", "meta"})
+
+
+def _parse_members(
+    data: dict[str, Any], resource: Resource, *, creating: bool, echoed: bool = False
+) -> WritePayload:
+    """`echoed`: an update of a member, whose read-only attributes a client may send back
+    as it read them; they are kept aside, not refused."""
     attributes = data.get("attributes")
     relationships = data.get("relationships")
     attributes = {} if attributes is None else attributes
@@ -234,15 +250,20 @@ def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) 
         raise BadRequest("attributes must be an object.", pointer="/data/attributes")
     if not isinstance(relationships, dict):
         raise BadRequest("relationships must be an object.", pointer="/data/relationships")
+    payload = WritePayload()
     # contract §2.9: only the first offending key, in body order, is reported
     for member in data:
-        if member == "type" or (member == "id" and not creating):
+        if member == "type" or (member == "id" and not creating) or member in IGNORED_MEMBERS:
             continue
         if member == "attributes":
-            for key in attributes:
+            for key, value in attributes.items():
                 attribute = resource.attribute(key)
-                writable = attribute and (attribute.creatable if creating else attribute.updatable)
-                if not writable:
+                if attribute and (attribute.creatable if creating else attribute.updatable):
+                    payload.attributes[attribute.name] = value
+                # only a value every GET renders can be sent back as read (declaration.Shown)
+                elif attribute and echoed and attribute.readable:
+                    payload.read_only[key] = value
+                else:
                     raise ParamNotAllowed(key)
         elif member == "relationships":
             for key in relationships:
@@ -255,9 +276,6 @@ def _parse_members(data: dict[str, Any], resource: Resource, *, creating: bool) 
                     raise ParamNotAllowed(key)
         else:
             raise ParamNotAllowed(member)
-    payload = WritePayload()
-    for key, value in attributes.items():
-        payload.attributes[key.replace("-", "_")] = value
     for key, value in relationships.items():
         relationship = resource.relationship(key)
         if relationship is None:

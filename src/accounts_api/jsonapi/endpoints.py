@@ -46,6 +46,7 @@ from accounts_api.jsonapi.negotiation import (
     check_content_type,
 )
 from accounts_api.jsonapi.query import Query, QueryParser
+from accounts_api.jsonapi.read_only import check_unchanged
 from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.routing import ResourceRoute, RouteKind
 from accounts_api.jsonapi.versioning import check_if_match, entity_tag, if_match
@@ -343,7 +344,13 @@ class Api:
         # contract §2.10: the URL id is not verified here; a non-integer is simply not found
         key = _lookup_key(raw_key, resource)
         async with write_transaction(request, connection):
-            await self._precondition(request, connection, resource, key)
+            current = await self._precondition(request, connection, resource, key)
+            if payload.read_only:
+                # issue 8: a resource object sent back whole; its read-only values must be the
+                # stored ones, compared under the row's lock (one more statement, only here)
+                if current is None:
+                    current = await fetch_one(connection, resource, key, lock=True)
+                check_unchanged(resource, payload.read_only, current)
             if not payload.empty:
                 await resource.writer.update(connection, context, key, payload)
             row = await fetch_one(connection, resource, key)
@@ -469,11 +476,15 @@ class Api:
 
     async def _precondition(
         self, request: Request, connection: Connection, resource: Resource, key: object
-    ) -> None:
-        """If-Match on a versioned resource: compared with the row under its lock."""
+    ) -> asyncpg.Record | None:
+        """If-Match on a versioned resource: compared with the row under its lock, which is
+        returned (None when there was nothing to compare)."""
         wanted = if_match(request)
-        if wanted is not None and resource.versioned:
-            check_if_match(wanted, await fetch_one(connection, resource, key, lock=True))
+        if wanted is None or not resource.versioned:
+            return None
+        current = await fetch_one(connection, resource, key, lock=True)
+        check_if_match(wanted, current)
+        return current
 
     # -- rendering helpers --------------------------------------------------------------
 
