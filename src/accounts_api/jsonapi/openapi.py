@@ -314,11 +314,23 @@ def write_schema(resource: Resource, *, creating: bool) -> dict[str, Any]:
             "type": ["string", "integer"],
             "description": "The id of the record, as in the URL.",
         }
+    properties = {a.key: value_schema(a, write=True) for a in attributes}
+    if not creating:
+        # a client may send back the object it read: a read-only attribute equal to the stored
+        # value is accepted and ignored (issue 8); a different value is refused (400, 105)
+        for attribute in resource.attributes:
+            if not attribute.updatable and attribute.readable:
+                properties[attribute.key] = {
+                    **value_schema(attribute, write=True),
+                    "description": "Read-only: accepted only when equal to the stored value.",
+                }
     data["properties"]["attributes"] = {
         "type": "object",
-        "properties": {a.key: value_schema(a, write=True) for a in attributes},
+        "properties": properties,
         "additionalProperties": False,
     }
+    for member in ("links", "meta"):
+        data["properties"][member] = {"type": "object", "description": "Accepted and ignored."}
     required_attributes = [a.key for a in attributes if creating and a.required]
     if required_attributes:
         data["properties"]["attributes"]["required"] = required_attributes
