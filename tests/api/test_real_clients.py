@@ -1,54 +1,21 @@
 """Issue 8: a real JSON:API client against a real server. jsonapi-requests' ORM (PyPI) fetches
 objects and sends them back whole on `save()`: `links`, read-only `balance` and `currency`,
-relationship `links` and all. The app runs under uvicorn on a free loopback port, in a thread
-of the test process, on the test database."""
+relationship `links` and all. The app runs under uvicorn on a free loopback port (`server_url`)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 from jsonapi_requests.orm import ApiModel, AttributeField, OrmApi, RelationField
 from jsonapi_requests.request_factory import ApiClientError
 
-from accounts_api.app import create_app
-from tests.conftest import Db, settings_for
-from tests.test_cli import free_port
+from tests.conftest import Db
 
 PREFIX = "/api/rest/admin"
-# the server is up in well under a second; the machine is shared, so wait generously
-STARTUP_DEADLINE = 30.0
-
-
-@pytest.fixture(scope="module")
-def server_url(database_url: str, admin_id: int) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings_for(database_url)),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        ws="none",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(STARTUP_DEADLINE)
 
 
 class TokenAuth(requests.auth.AuthBase):
