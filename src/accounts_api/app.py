@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from accounts_api import reference_docs
 from accounts_api.auth import throttle
 from accounts_api.auth.login import LoginPolicy, login_endpoint
 from accounts_api.auth.passwords import PasswordChecks
@@ -45,6 +46,7 @@ from accounts_api.jsonapi.negotiation import MEDIA_TYPE
 from accounts_api.jsonapi.responses import error_response
 from accounts_api.jsonapi.versioning import none_match
 from accounts_api.jsonapi.write_queue import WriteQueues
+from accounts_api.openapi_routes import PATH as OPENAPI_PATH
 from accounts_api.openapi_routes import OpenApiDocument
 from accounts_api.proxies import TrustedProxies
 from accounts_api.request_bounds import RequestBounds
@@ -233,6 +235,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[Any] = [
         *health_routes(database_of),
         openapi.route(),
+        # the document rendered for reading (Swagger UI, from a package: works offline)
+        *reference_docs.routes(OPENAPI_PATH),
         Route(
             f"{API_PREFIX}/auth",
             login_endpoint(database_of, login_policy, checks),

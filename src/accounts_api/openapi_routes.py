@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from accounts_api import reference_docs
 from accounts_api.jsonapi.document import API_PREFIX
 from accounts_api.jsonapi.endpoints import Api
 from accounts_api.jsonapi.negotiation import MEDIA_TYPE
@@ -198,6 +199,51 @@ def _singleton(resource: Any, summary: str, description: str) -> Operation:
     }
 
 
+def _reference_docs() -> dict[str, dict[str, Operation]]:
+    """The docs page and the files it loads (reference_docs.py)."""
+    assets = {
+        content_type: {"schema": {"type": "string", "contentMediaType": content_type}}
+        for content_type in sorted({a.content_type for a in reference_docs.assets().values()})
+    }
+    return {
+        reference_docs.PATH: {
+            "get": {
+                "operationId": "get_docs",
+                "tags": ["operations"],
+                "summary": "This document, rendered for reading and trying (Swagger UI)",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The page; its assets come from this service alone.",
+                        "content": {reference_docs.CONTENT_TYPE: {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        f"{reference_docs.ASSETS_PATH}/{{name}}": {
+            "get": {
+                "operationId": "get_docs_asset",
+                "tags": ["operations"],
+                "summary": "A file the docs page loads, cacheable for a year",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "description": "As the page names it: with a digest of its content.",
+                        "schema": {"type": "string", "enum": reference_docs.asset_names()},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "The file.", "content": assets},
+                    **error_responses(404),
+                },
+            }
+        },
+    }
+
+
 def _both(operation: Operation, operation_id: str) -> dict[str, Operation]:
     return {
         method: {**operation, "operationId": f"{method}_{operation_id}"}
@@ -228,6 +274,7 @@ def described_paths() -> dict[str, dict[str, Operation]]:
                 },
             }
         },
+        **_reference_docs(),
         f"{accounts}/balance": _both(
             _singleton(
                 BALANCES,
