@@ -4,8 +4,9 @@ the real test database, and checks each answer: no server error, a documented st
 documented content type and headers, a body valid against the documented schema.
 
 Bounded: EXAMPLES per operation, derandomized so that CI sends the same requests every time.
-Path keys mostly name records arranged before each operation, so that shows, updates and
-relationships answer from real rows rather than 404.
+In half the examples the path key names a record arranged before each operation (and an
+update's data.id follows it), so that shows, updates and relationships answer from real rows
+rather than 404. Every operation is sent in-process, the probes and the login included.
 """
 
 from __future__ import annotations
