@@ -104,3 +104,23 @@ def test_the_cli_writes_the_served_document(
     output = tmp_path / "openapi.json"
     assert cli.main(["openapi", "--output", str(output)]) == 0
     assert json.loads(output.read_text()) == app_client.get(OPENAPI).json()
+
+
+@pytest.mark.parametrize(
+    "resource_type", ["contractors", "contacts", "smtp-connections", "invoice-templates"]
+)
+def test_an_empty_create_is_refused_for_the_required_members(
+    api: Api, document: dict[str, Any], resource_type: str
+) -> None:
+    data = document["components"]["schemas"][f"{resource_type}.create"]["properties"]["data"]
+    required = {
+        f"/data/attributes/{key}" for key in data["properties"]["attributes"].get("required", [])
+    } | {
+        f"/data/relationships/{key}"
+        for key in data["properties"].get("relationships", {}).get("required", [])
+    }
+    path = REGISTRY[resource_type].path
+    refused = api.post(f"/api/rest/admin/{path}", {"data": {"type": resource_type}})
+    assert refused.status_code == 422
+    pointers = {error["source"]["pointer"] for error in refused.json()["errors"]}
+    assert pointers == required

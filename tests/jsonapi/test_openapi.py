@@ -15,6 +15,7 @@ from tests.conftest import settings_for
 
 from accounts_api.app import create_app
 from accounts_api.jsonapi.declaration import Resource, underscore
+from accounts_api.jsonapi.errors import JsonApiError
 from accounts_api.jsonapi.filters import accepted_names, resolve_filter
 from accounts_api.jsonapi.openapi import UndescribedRoute, openapi_path
 from accounts_api.jsonapi.query import QueryParser
@@ -129,6 +130,14 @@ def test_sort_include_and_fields_list_what_the_parser_takes(
         if resource.paginated:
             assert {"page[number]", "page[size]"} <= set(parameters)
             assert parameters["page[size]"]["schema"]["maximum"] == 1000
+
+
+def test_a_fieldset_takes_at_least_one_field(document: dict[str, Any]) -> None:
+    # schemathesis sent `fields[accounts]=` as the document allowed; the parser refuses it
+    parameters = _parameters(document, "/api/rest/admin/accounts")
+    assert parameters["fields[accounts]"]["schema"]["minItems"] == 1
+    with pytest.raises(JsonApiError):
+        _parser(REGISTRY["accounts"]).parse("fields[accounts]=", index=True)
 
 
 def test_writes_take_the_declared_members(document: dict[str, Any]) -> None:

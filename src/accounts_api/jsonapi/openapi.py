@@ -561,7 +561,8 @@ def _shape_parameters(resource: Resource, registry: Mapping[str, Resource]) -> l
             _query(
                 f"fields[{shaped.type}]",
                 f"Only these fields of {shaped.type} (a sparse fieldset).",
-                _csv_of(sorted(shaped.field_keys)),
+                # an empty fieldset is refused (400, code 104), as in Yeti
+                {**_csv_of(sorted(shaped.field_keys)), "minItems": 1},
                 style="form",
                 explode=False,
             )

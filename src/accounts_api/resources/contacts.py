@@ -124,11 +124,28 @@ CONTACTS = Resource(
     from_sql="contacts k",
     id_sql="k.id",
     attributes=(
-        Attribute("email", ValueType.STRING, "k.email", filter=FilterFamily.STRING),
-        Attribute("notes", ValueType.STRING, "k.notes", filter=FilterFamily.STRING),
+        Attribute(
+            "email",
+            ValueType.STRING,
+            "k.email",
+            filter=FilterFamily.STRING,
+            required=True,
+            nullable=False,
+            max_length=255,
+        ),
+        Attribute(
+            "notes", ValueType.STRING, "k.notes", filter=FilterFamily.STRING, max_length=4096
+        ),
     ),
     relationships=(
-        Relationship("contractor", "contractors", "k.contractor_id", resource_type="contractors"),
+        Relationship(
+            "contractor",
+            "contractors",
+            "k.contractor_id",
+            resource_type="contractors",
+            # contract §5.2: a contact without a contractor could never be read back
+            required=True,
+        ),
     ),
     scope_sql=f"k.{SCOPE}",
     writer=Writer(create=create, update=update, delete=delete),

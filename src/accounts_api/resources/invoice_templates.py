@@ -78,8 +78,24 @@ INVOICE_TEMPLATES = Resource(
     from_sql="invoice_templates t",
     id_sql="t.id",
     attributes=(
-        Attribute("name", ValueType.STRING, "t.name", filter=FilterFamily.STRING),
-        Attribute("html_template", ValueType.STRING, "t.html_template"),
+        Attribute(
+            "name",
+            ValueType.STRING,
+            "t.name",
+            filter=FilterFamily.STRING,
+            description="Unique name of the template.",
+            required=True,
+            nullable=False,
+            max_length=255,
+        ),
+        Attribute(
+            "html_template",
+            ValueType.STRING,
+            "t.html_template",
+            required=True,
+            nullable=False,
+            max_length=MAX_TEMPLATE_LENGTH,
+        ),
     ),
     writer=Writer(create=create, update=update, delete=delete),
 )
