@@ -7,6 +7,9 @@ import asyncio
 import dataclasses
 import json
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +20,7 @@ import asyncpg
 import httpx2 as httpx
 import jsonschema
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
 
 from accounts_api.app import create_app
@@ -360,3 +364,41 @@ def restricted_admin(db: Db, admin_id: int) -> Iterator[int]:
     yield admin
     db.execute("DELETE FROM admin_users WHERE id = $1", admin)
     db.execute("DELETE FROM login_throttle")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# generous: the machine has two cores and runs other work beside the tests
+SERVER_DEADLINE = 60.0
+
+
+@pytest.fixture(scope="module")
+def server_url(database_url: str, admin_id: int) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread of the test process, on the
+    test database: for real clients and browsers, which speak HTTP over a socket."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings_for(database_url)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="none",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + SERVER_DEADLINE
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(SERVER_DEADLINE)

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ from accounts_api import cli as cli_module
 from accounts_api.auth import tokens
 from accounts_api.auth.passwords import hash_password, verify_password
 from accounts_api.db import embedded, migrate
-from tests.conftest import RESTRICTED, RESTRICTED_PASSWORD, SECRET, Api, Db, run
+from tests.conftest import RESTRICTED, RESTRICTED_PASSWORD, SECRET, Api, Db, free_port, run
 
 CLI = str(Path(sys.executable).parent / "accounts-api")
 TIMEOUT = 60
@@ -229,13 +228,6 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated]:
             setup.close()
         stop_leftover_server(path)
         shutil.rmtree(path, ignore_errors=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Service:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,14 +14,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 from swagger_ui_bundle import swagger_ui_path
 
 from accounts_api import reference_docs
-from accounts_api.app import create_app
-from tests.conftest import settings_for
-from tests.test_cli import free_port
 
 DOCS = "/api/rest/admin/docs"
 OPENAPI = "/api/rest/admin/openapi.json"
@@ -119,31 +113,6 @@ def test_an_asset_of_another_release_is_not_found(app_client: TestClient) -> Non
 
 
 # --- in headless Chromium -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server_url(database_url: str) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread of the test process."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings_for(database_url)),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        ws="none",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + DEADLINE
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(DEADLINE)
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import uvicorn
 
-from accounts_api.app import create_app
-from tests.conftest import Api, Db, settings_for
-from tests.test_cli import free_port
-
-# a real server is up in well under a second; the machine is shared, so wait generously
-STARTUP_DEADLINE = 30.0
+from tests.conftest import Api, Db
 
 
 def account_body(contractor_id: int, **attributes: Any) -> dict[str, Any]:
@@ -72,29 +64,3 @@ def make_account(api: Api, contractor_id: int) -> Callable[..., dict[str, Any]]:
         return data
 
     return make
-
-
-@pytest.fixture(scope="module")
-def server_url(database_url: str, admin_id: int) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread of the test process, on the
-    test database: for real clients, which speak HTTP over a socket."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings_for(database_url)),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        ws="none",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(STARTUP_DEADLINE)

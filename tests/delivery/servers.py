@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import threading
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from accounts_api.delivery.worker import DeliveryConfig, Worker
+from tests.conftest import free_port
 
 # generous: the machine has two cores and runs other work beside the tests
 DEADLINE = 60.0
@@ -35,13 +35,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = DEADLINE) -> bool
             return True
         time.sleep(0.05)
     return condition()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def new_secret() -> str:

@@ -9,9 +9,9 @@ import asyncpg
 
 from accounts_api.db import pool
 from accounts_api.delivery import dispatch, emails
-from tests.conftest import Db, run
+from tests.conftest import Db, free_port, run
 from tests.delivery.conftest import LOW_REACHED, Arrange, account_data
-from tests.delivery.servers import SmtpServer, free_port
+from tests.delivery.servers import SmtpServer
 
 TIMEOUT = 10.0
 RETRY_BASE = 0.05
