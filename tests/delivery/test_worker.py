@@ -17,7 +17,10 @@ NEVER = 3600.0
 def worker_sessions(db: Db) -> int:
     return int(
         db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", APPLICATION_NAME
+            "SELECT count(*) FROM pg_stat_activity"
+            # this database's: another test run may share the server
+            " WHERE application_name = $1 AND datname = current_database()",
+            APPLICATION_NAME,
         )
     )
 
