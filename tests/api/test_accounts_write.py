@@ -1077,3 +1077,29 @@ def test_rejected_writes_write_no_audit(api: Api, db: Db, make_account: MakeAcco
     assert [r["event"] for r in audit_rows(db)] == ["create"]
     assert db.fetchval("SELECT count(*) FROM accounts") == 1
     assert db.fetchval("SELECT count(*) FROM account_balance_notification_settings") == 1
+
+
+def test_the_stored_columns_derived_from_the_declaration_cover_the_table(db: Db) -> None:
+    """The columns a write stores come from the declaration (resources/accounts.py STORED):
+    with the ones the service keeps itself, they are exactly the table's."""
+    from accounts_api.resources.accounts import STORED
+
+    kept_by_the_service = {
+        "id",
+        "balance",
+        "currency_id",
+        "currency_name",
+        "next_invoice_at",
+        "next_invoice_type_id",
+        "invoice_ref_template",
+        "created_at",
+        "updated_at",
+    }
+    table = {
+        row["column_name"]
+        for row in db.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounts'"
+        )
+    }
+    assert set(STORED) | kept_by_the_service == table
+    assert not set(STORED) & kept_by_the_service

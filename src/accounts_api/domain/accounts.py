@@ -32,31 +32,6 @@ from accounts_api.domain.validation import (
 
 SMALLINT_MAX = 32767
 
-# Account columns as stored, in contract §2.2 order (currency is stored as id + name).
-COLUMNS = (
-    "name",
-    "min_balance",
-    "max_balance",
-    "vat",
-    "destination_rate_limit",
-    "max_call_duration",
-    "external_id",
-    "uuid",
-    "origination_capacity",
-    "termination_capacity",
-    "total_capacity",
-    "send_invoices_to",
-    "invoice_period_id",
-    "timezone",
-    "contractor_id",
-    "invoice_template_id",
-)
-NOTIFICATION_FIELDS = (
-    "balance_low_threshold",
-    "balance_high_threshold",
-    "send_balance_notifications_to",
-)
-
 
 @dataclass(frozen=True)
 class Candidates:

@@ -112,6 +112,8 @@ class Attribute:
     maximum: Decimal | int | None = None
     # the values a write may give (invoice periods; enum filters take `enum_values`' keys)
     choices: tuple[object, ...] | None = None
+    # what a create that leaves it out stores (a resource's create applies it; the schema says it)
+    default: object = None
 
     def __post_init__(self) -> None:
         if self.filter is not None and not self.readable:

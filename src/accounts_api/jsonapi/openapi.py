@@ -192,6 +192,12 @@ def value_schema(attribute: Attribute, *, write: bool) -> dict[str, Any]:
             schema["type"] = [schema["type"], "null"]
             if "enum" in schema:
                 schema["enum"] = [*schema["enum"], None]
+    if attribute.default is not None and write:
+        schema["default"] = (
+            _number(attribute.default)
+            if isinstance(attribute.default, Decimal)
+            else attribute.default
+        )
     description = _describe(attribute, write=write)
     if description:
         schema["description"] = description

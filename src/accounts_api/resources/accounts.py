@@ -37,27 +37,6 @@ UNIQUE_CONSTRAINTS = {
     "accounts_external_id_key": "external_id",
 }
 
-# Stored defaults a create starts from (contract §2.9).
-CREATE_DEFAULTS: dict[str, Any] = {
-    "min_balance": 0,
-    "max_balance": 0,
-    "vat": 0,
-    "timezone": "UTC",
-}
-
-_CURRENT = """
-SELECT a.id, a.balance, a.name, a.min_balance, a.max_balance, a.vat, a.destination_rate_limit,
-       a.max_call_duration, a.external_id, a.uuid, a.origination_capacity,
-       a.termination_capacity, a.total_capacity, a.send_invoices_to, a.invoice_period_id,
-       a.timezone, a.contractor_id, a.invoice_template_id, a.currency_id,
-       a.next_invoice_at, a.next_invoice_type_id,
-       s.low_threshold AS balance_low_threshold, s.high_threshold AS balance_high_threshold,
-       s.send_to AS send_balance_notifications_to, to_jsonb(a) AS previous
-FROM accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id
-WHERE a.id = $1
-FOR UPDATE OF a
-"""
-
 _LOOKUPS = """
 SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $1) AS contractor_exists,
        (SELECT id FROM currencies WHERE name = $2) AS currency_id,
@@ -115,7 +94,7 @@ async def create(connection: Connection, context: Context, payload: WritePayload
     lookups = await _lookups(connection, values, None)
     errors, clean = rules.validate(values, lookups, creating=True)
     raise_invalid(ACCOUNTS, errors)
-    columns = {key: clean[key] for key in rules.COLUMNS if key != "uuid" or clean["uuid"]}
+    columns = {key: clean[key] for key in STORED if key != "uuid" or clean["uuid"]}
     columns["next_invoice_at"], columns["next_invoice_type_id"] = rules.invoice_schedule(
         clean["invoice_period_id"], clean["timezone"], datetime.now(UTC)
     )
@@ -164,7 +143,7 @@ async def update(
     if clean["uuid"] is None and "uuid" not in errors:
         errors.add("uuid", "can't be blank")
     raise_invalid(ACCOUNTS, errors)
-    changes = {key: clean[key] for key in rules.COLUMNS if clean[key] != before[key]}
+    changes = {key: clean[key] for key in STORED if clean[key] != before[key]}
     if rules.needs_invoice_schedule(before, clean):
         next_at, next_type = rules.invoice_schedule(
             clean["invoice_period_id"], clean["timezone"], datetime.now(UTC)
@@ -258,6 +237,7 @@ ACCOUNTS = Resource(
             filter=NUMBER,
             description="The lowest balance the account may reach (default 0).",
             nullable=False,
+            default=0,
         ),
         Attribute(
             "max_balance",
@@ -266,6 +246,7 @@ ACCOUNTS = Resource(
             filter=NUMBER,
             description="The highest balance; at least min-balance (default 0).",
             nullable=False,
+            default=0,
         ),
         Attribute(
             "vat",
@@ -276,6 +257,7 @@ ACCOUNTS = Resource(
             nullable=False,
             minimum=0,
             maximum=100,
+            default=0,
         ),
         Attribute(
             "balance_low_threshold",
@@ -372,6 +354,7 @@ ACCOUNTS = Resource(
             "a.timezone",
             description="An IANA time zone name, as listed by /timezones (default UTC).",
             nullable=False,
+            default="UTC",
         ),
         # contract §2.2: written by name on create only; sorting by it sorts by the name
         Attribute(
@@ -414,4 +397,25 @@ ACCOUNTS = Resource(
     write_queue=account_in_url,
     row_lock="FOR UPDATE OF a",
     description="Billing accounts: balance, limits, capacity, invoicing and notifications.",
+)
+
+# Derived from the declaration (one fact, one place):
+# - the account's own columns a write stores, in contract order (§2.2): its writable attributes
+#   that are columns of `accounts`, then its relationships' foreign keys (currency is stored as
+#   an id and a name, the thresholds in the settings row);
+STORED = tuple(
+    [a.name for a in ACCOUNTS.attributes if (a.creatable or a.updatable) and a.sql == f"a.{a.name}"]
+    + [r.fk_sql.removeprefix("a.") for r in ACCOUNTS.relationships]
+)
+# - what a create that leaves them out stores (contract §2.9);
+CREATE_DEFAULTS = {a.name: a.default for a in ACCOUNTS.attributes if a.default is not None}
+# - the row an update starts from, locked: the stored columns, the hidden invoice schedule,
+#   the settings row's attributes, and the whole row as the audit log's `object`.
+_SETTINGS = [a for a in ACCOUNTS.attributes if a.sql.startswith("s.")]
+_CURRENT = (
+    "SELECT a.id, a.balance, "
+    + ", ".join(f"a.{column}" for column in STORED)
+    + ", a.currency_id, a.next_invoice_at, a.next_invoice_type_id, "
+    + ", ".join(f"{a.sql} AS {a.name}" for a in _SETTINGS)
+    + f", to_jsonb(a) AS previous FROM {ACCOUNTS.from_sql} WHERE a.id = $1 FOR UPDATE OF a"
 )
