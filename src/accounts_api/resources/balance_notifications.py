@@ -28,12 +28,30 @@ BALANCE_NOTIFICATIONS = Resource(
     id_sql="n.id",
     key_max=BIGINT_MAX,
     attributes=(
-        read_only("event_id", ValueType.INTEGER, "n.event_id"),
-        read_only("event", ValueType.STRING, _EVENT_NAME),
-        read_only("account_balance", ValueType.DECIMAL, "n.account_balance"),
+        read_only(
+            "event_id",
+            ValueType.INTEGER,
+            "n.event_id",
+            description="1 low cleared, 2 high cleared, 3 low reached, 4 high reached.",
+            nullable=False,
+        ),
+        read_only(
+            "event",
+            ValueType.STRING,
+            _EVENT_NAME,
+            description="The event's name, spelled as Yeti spells it.",
+            nullable=False,
+        ),
+        read_only(
+            "account_balance",
+            ValueType.DECIMAL,
+            "n.account_balance",
+            description="The balance that crossed the threshold.",
+            nullable=False,
+        ),
         read_only("low_threshold", ValueType.DECIMAL, "n.low_threshold"),
         read_only("high_threshold", ValueType.DECIMAL, "n.high_threshold"),
-        read_only("created_at", ValueType.TIMESTAMP, "n.created_at", sortable=True),
+        read_only("created_at", ValueType.TIMESTAMP, "n.created_at", sortable=True, nullable=False),
     ),
     relationships=(
         # the account may be gone: its linkage stays, as the log row does

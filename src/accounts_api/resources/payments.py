@@ -126,7 +126,14 @@ PAYMENTS = Resource(
             filter=FilterFamily.DATETIME,
         ),
         Attribute(
-            "amount", ValueType.DECIMAL, "p.amount", updatable=False, filter=FilterFamily.NUMBER
+            "amount",
+            ValueType.DECIMAL,
+            "p.amount",
+            updatable=False,
+            filter=FilterFamily.NUMBER,
+            description="Added to the account's balance; not 0 (a negative amount takes money).",
+            required=True,
+            nullable=False,
         ),
         Attribute(
             "currency",
@@ -143,6 +150,7 @@ PAYMENTS = Resource(
             updatable=False,
             sortable=False,
             filter=FilterFamily.STRING,
+            max_length=money.NOTES_MAX_LENGTH,
         ),
         Attribute(
             "private_notes",
@@ -151,6 +159,7 @@ PAYMENTS = Resource(
             updatable=False,
             sortable=False,
             filter=FilterFamily.STRING,
+            max_length=money.NOTES_MAX_LENGTH,
         ),
         Attribute(
             "status",
@@ -191,6 +200,7 @@ PAYMENTS = Resource(
             "accounts",
             "p.account_id",
             updatable=False,
+            required=True,
             filterable=True,
             resource_type="accounts",
             immutable_hint="Roll the payment back and create a new one on the other account.",

@@ -71,9 +71,17 @@ TRANSACTIONS = Resource(
             updatable=False,
             sortable=False,
             filter=FilterFamily.STRING,
+            max_length=money.NOTES_MAX_LENGTH,
         ),
         Attribute(
-            "amount", ValueType.DECIMAL, "t.amount", updatable=False, filter=FilterFamily.NUMBER
+            "amount",
+            ValueType.DECIMAL,
+            "t.amount",
+            updatable=False,
+            filter=FilterFamily.NUMBER,
+            description="Taken from the account's balance (contract §5.7); not 0.",
+            required=True,
+            nullable=False,
         ),
         Attribute(
             "created_at",
@@ -99,6 +107,7 @@ TRANSACTIONS = Resource(
             "accounts",
             "t.account_id",
             updatable=False,
+            required=True,
             resource_type="accounts",
         ),
         Relationship("service", "services", "t.service_id", updatable=False, related_route=False),
