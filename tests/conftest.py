@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,21 @@ def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+def on_server(url: str, *statements: str) -> None:
+    """Statements that act on databases (CREATE, DROP), run in the server's `postgres`
+    database of `url`."""
+
+    async def execute() -> None:
+        connection = await asyncpg.connect(embedded.with_database(url, "postgres"))
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    run(execute())
+
+
 # pytest-xdist (`make test` runs two workers): each worker gets a database of its own, named
 # after the one it would otherwise use, on the same server
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
@@ -84,24 +99,14 @@ def database_url() -> Iterator[str]:
     else:
         server_url = embedded.start(ROOT / "var" / "test-pg", database="postgres")
         name = "accounts_api_test" + (f"_{WORKER}" if WORKER else "")
-    admin_url = embedded.with_database(server_url, "postgres")
-
-    async def admin(*statements: str) -> None:
-        connection = await asyncpg.connect(admin_url)
-        try:
-            for statement in statements:
-                await connection.execute(statement)
-        finally:
-            await connection.close()
-
     drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    run(admin(drop, f'CREATE DATABASE "{name}"'))
+    on_server(server_url, drop, f'CREATE DATABASE "{name}"')
     url = embedded.with_database(server_url, name)
     migrate.upgrade(url)
     yield url
     if configured:
         # a database of the CI server's, made for this worker
-        run(admin(drop))
+        on_server(server_url, drop)
 
 
 class Db:
@@ -327,22 +332,12 @@ def client_for(settings: Settings, peer: str = "127.0.0.1") -> Iterator[TestClie
 def scratch_database(database_url: str, name: str) -> Iterator[str]:
     """A database of its own on the test server, empty, dropped afterwards (even when a test
     closed it to connections): for scenarios the shared test database must not go through."""
-    admin_url = embedded.with_database(database_url, "postgres")
-
-    async def admin(*statements: str) -> None:
-        connection = await asyncpg.connect(admin_url)
-        try:
-            for statement in statements:
-                await connection.execute(statement)
-        finally:
-            await connection.close()
-
     drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    run(admin(drop, f"CREATE DATABASE {name}"))
+    on_server(database_url, drop, f"CREATE DATABASE {name}")
     try:
         yield embedded.with_database(database_url, name)
     finally:
-        run(admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true", drop))
+        on_server(database_url, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true", drop)
 
 
 RESTRICTED = "restricted-admin"
@@ -376,6 +371,16 @@ def free_port() -> int:
 
 # generous: the machine has two cores and runs other work beside the tests
 SERVER_DEADLINE = 60.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = SERVER_DEADLINE) -> bool:
+    """Polls `condition` until it holds or `timeout` seconds have passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 @pytest.fixture(scope="module")

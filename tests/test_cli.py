@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,16 @@ from accounts_api import cli as cli_module
 from accounts_api.auth import tokens
 from accounts_api.auth.passwords import hash_password, verify_password
 from accounts_api.db import embedded, migrate
-from tests.conftest import RESTRICTED, RESTRICTED_PASSWORD, SECRET, Api, Db, free_port, run
+from tests.conftest import (
+    RESTRICTED,
+    RESTRICTED_PASSWORD,
+    SECRET,
+    Api,
+    Db,
+    free_port,
+    run,
+    wait_until,
+)
 
 CLI = str(Path(sys.executable).parent / "accounts-api")
 TIMEOUT = 60
@@ -126,15 +135,6 @@ def server_running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def assert_no_server(data_dir: Path, pid: int | None = None) -> None:

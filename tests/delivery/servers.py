@@ -28,15 +28,6 @@ from tests.conftest import free_port
 DEADLINE = 60.0
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = DEADLINE) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(os.urandom(24)).decode()
 

@@ -14,9 +14,9 @@ from standardwebhooks import Webhook
 
 from tests.api.conftest import account_body
 from tests.api.contract import PREFIX
-from tests.conftest import Api, Db
+from tests.conftest import Api, Db, wait_until
 from tests.delivery.conftest import Arrange
-from tests.delivery.servers import Receiver, SmtpServer, wait_until, worker_running
+from tests.delivery.servers import Receiver, SmtpServer, worker_running
 
 EVENTS = (
     "AccountLowThesholdCleared",

@@ -17,9 +17,9 @@ from starlette.testclient import TestClient
 
 from accounts_api.app import create_app
 from accounts_api.delivery.worker import APPLICATION_NAME
-from tests.conftest import Db, settings_for
+from tests.conftest import Db, settings_for, wait_until
 from tests.delivery.conftest import Arrange
-from tests.delivery.servers import DEADLINE, Receiver, wait_until, worker_running
+from tests.delivery.servers import DEADLINE, Receiver, worker_running
 
 CLI = str(Path(sys.executable).parent / "accounts-api")
 

@@ -10,9 +10,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from accounts_api.delivery import webhooks
-from tests.conftest import Api, Db, free_port, run
+from tests.conftest import Api, Db, free_port, run, wait_until
 from tests.delivery.conftest import LOW_REACHED, Arrange, account_data
-from tests.delivery.servers import Receiver, new_secret, wait_until, worker_running
+from tests.delivery.servers import Receiver, new_secret, worker_running
 
 PREFIX = "/api/rest/admin"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 from accounts_api.delivery.worker import APPLICATION_NAME
-from tests.conftest import Db
+from tests.conftest import Db, wait_until
 from tests.delivery.conftest import Arrange
-from tests.delivery.servers import QUICK, Receiver, wait_until, worker_running
+from tests.delivery.servers import QUICK, Receiver, worker_running
 
 # a poll so rare that a test passing within the deadline was woken by NOTIFY
 NEVER = 3600.0
