@@ -22,12 +22,10 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,15 +37,13 @@ from run import (
     JSONAPI,
     ROOT,
     call,
-    free_port,
     p99_ms,
     requests_per_second,
     seed,
-    wait_until_up,
+    serving,
+    wrk_arguments,
     wrk_run,
 )
-
-PYTHON = sys.executable
 
 
 @dataclass
@@ -61,37 +57,7 @@ class Server:
 @contextmanager
 def server(source: Path, work: Path, workers: int, with_thresholds: bool) -> Iterator[Server]:
     """`accounts-api serve` from the package under `source`, seeded like bench/run.py."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "ACCOUNTS_API_DATA_DIR": str(work / "var"),
-        # the package of `source`, ahead of the installed one
-        "PYTHONPATH": str(source / "src"),
-    }
-    env.pop("DATABASE_URL", None)
-    process = subprocess.Popen(
-        [
-            PYTHON,
-            "-c",
-            "import sys; from accounts_api.cli import main; sys.exit(main())",
-            *("serve", "--port", str(port), "--workers", str(workers)),
-        ],
-        env=env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_up(base, time.monotonic() + 120)
-        password = (work / "var" / "admin_password").read_text().strip()
-        token = call(
-            base,
-            "POST",
-            "/api/rest/admin/auth",
-            None,
-            {"auth": {"username": "admin", "password": password}},
-        )["jwt"]
+    with serving(work, workers, source) as (base, token):
         contractor, account = seed(base, token)
         crossing = None
         if with_thresholds:
@@ -115,12 +81,6 @@ def server(source: Path, work: Path, workers: int, with_thresholds: bool) -> Ite
                 },
             )["data"]["id"]
         yield Server(base, token, account, crossing)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def payment_script(directory: Path, name: str, account: str, amounts: list[str]) -> Path:
@@ -161,13 +121,7 @@ def measure(url: str, token: str, script: Path, args: argparse.Namespace) -> tup
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", default="8c750ea", help="the revision before the pipeline")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is needed: apt-get install wrk")
+    args = wrk_arguments(parser)
 
     work = Path(tempfile.mkdtemp(prefix="accounts-api-pipeline-", dir="/tmp"))
     os.chmod(work, 0o755)

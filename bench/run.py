@@ -26,6 +26,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +146,8 @@ def lua(directory: Path, name: str, method: str, body: object) -> Path:
     return path
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def wrk_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The load options every benchmark takes; wrk must be installed."""
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
@@ -153,23 +155,36 @@ def main() -> int:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
+    return args
 
-    work = Path(tempfile.mkdtemp(prefix="accounts-api-bench-", dir="/tmp"))
-    os.chmod(work, 0o755)
+
+@contextmanager
+def serving(work: Path, workers: int, source: Path | None = None) -> Iterator[tuple[str, str]]:
+    """`accounts-api serve` on a free loopback port with a fresh embedded PostgreSQL under
+    `work`, until the block ends: (base URL, the bootstrap admin's token). With `source`, the
+    package under `source/src` runs instead of the installed one (another revision)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ACCOUNTS_API_DATA_DIR": str(work / "var")}
-    server = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port), "--workers", str(args.workers)],
+    if os.environ.get("DATABASE_URL"):
+        raise SystemExit("with DATABASE_URL, create an admin and adapt the login below")
+    command = [str(CLI)]
+    if source is not None:
+        env["PYTHONPATH"] = str(source / "src")
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from accounts_api.cli import main; sys.exit(main())",
+        ]
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
+        cwd=work,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until_up(base, time.monotonic() + 60)
-        if os.environ.get("DATABASE_URL"):
-            raise SystemExit("with DATABASE_URL, create an admin and adapt the login below")
+        wait_until_up(base, time.monotonic() + 120)
         password = (work / "var" / "admin_password").read_text().strip()
         token = call(
             base,
@@ -178,46 +193,56 @@ def main() -> int:
             None,
             {"auth": {"username": "admin", "password": password}},
         )["jwt"]
-        _, account = seed(base, token)
-        put = lua(
-            work,
-            "put",
-            "PUT",
-            {"data": {"type": "accounts", "id": account, "attributes": {"max-balance": 20}}},
-        )
-        pay = lua(
-            work,
-            "pay",
-            "POST",
-            {
-                "data": {
-                    "type": "payments",
-                    "attributes": {"amount": "0.01"},
-                    "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
-                }
-            },
-        )
-        cases = [
-            ("GET one account", f"{base}/api/rest/admin/accounts/{account}", None),
-            ("PUT one account", f"{base}/api/rest/admin/accounts/{account}", put),
-            (
-                "GET 50 with include=contractor",
-                f"{base}/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
-                None,
-            ),
-            ("POST a payment", f"{base}/api/rest/admin/payments", pay),
-        ]
-        print(f"| request | requests/s (median of {args.runs}) |")
-        print("|---|---:|")
-        for name, url, script in cases:
-            rates = [wrk(url, token, script, args) for _ in range(args.runs)]
-            print(f"| {name} | {statistics.median(rates):,.0f} |", flush=True)
+        yield base, token
     finally:
-        server.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
         try:
-            server.wait(timeout=30)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            server.kill()
+            process.kill()
+
+
+def main() -> int:
+    args = wrk_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    work = Path(tempfile.mkdtemp(prefix="accounts-api-bench-", dir="/tmp"))
+    os.chmod(work, 0o755)
+    try:
+        with serving(work, args.workers) as (base, token):
+            _, account = seed(base, token)
+            put = lua(
+                work,
+                "put",
+                "PUT",
+                {"data": {"type": "accounts", "id": account, "attributes": {"max-balance": 20}}},
+            )
+            pay = lua(
+                work,
+                "pay",
+                "POST",
+                {
+                    "data": {
+                        "type": "payments",
+                        "attributes": {"amount": "0.01"},
+                        "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
+                    }
+                },
+            )
+            cases = [
+                ("GET one account", f"{base}/api/rest/admin/accounts/{account}", None),
+                ("PUT one account", f"{base}/api/rest/admin/accounts/{account}", put),
+                (
+                    "GET 50 with include=contractor",
+                    f"{base}/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
+                    None,
+                ),
+                ("POST a payment", f"{base}/api/rest/admin/payments", pay),
+            ]
+            print(f"| request | requests/s (median of {args.runs}) |")
+            print("|---|---:|")
+            for name, url, script in cases:
+                rates = [wrk(url, token, script, args) for _ in range(args.runs)]
+                print(f"| {name} | {statistics.median(rates):,.0f} |", flush=True)
+    finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
