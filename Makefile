@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make run HOST=0.0.0.0 PORT=8001
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test lint typecheck clean
 
@@ -12,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## run: migrate and serve on 127.0.0.1:8000 (embedded PostgreSQL under ./var/ unless DATABASE_URL is set)
+## run: migrate and serve on $(HOST):$(PORT), 127.0.0.1:8000 unless given (embedded PostgreSQL
+## under ./var/ unless DATABASE_URL is set)
 run: $(STAMP)
-	$(BIN)/accounts-api serve --host 127.0.0.1 --port 8000
+	$(BIN)/accounts-api serve --host $(HOST) --port $(PORT)
 
 ## test: the whole test suite (embedded PostgreSQL unless DATABASE_URL is set), on two
 ## workers, each test file on one of them, each worker with a database of its own

@@ -6,17 +6,20 @@ ACCOUNTS_API_DATA_DIR and stops it on exit; with DATABASE_URL set nothing is sta
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,8 @@ from accounts_api import cli as cli_module
 from accounts_api.auth import tokens
 from accounts_api.auth.passwords import hash_password, verify_password
 from accounts_api.db import embedded, migrate
+from accounts_api.settings import VARIABLES
+from tests.api.conftest import account_body
 from tests.conftest import (
     RESTRICTED,
     RESTRICTED_PASSWORD,
@@ -42,8 +47,9 @@ from tests.conftest import (
 
 CLI = str(Path(sys.executable).parent / "accounts-api")
 TIMEOUT = 60
-STOP_TIMEOUT = 3  # for the embedded server to be gone once its last process exited
-EXIT_TIMEOUT = 10
+# generous: CI runs on 2 loaded cores, and a deadline only bounds a failing test
+STOP_TIMEOUT = 30  # for the embedded server to be gone once its last process exited
+EXIT_TIMEOUT = 60
 SCRATCH = "accounts_api_scratch_cli"
 AUTH = "/api/rest/admin/auth"
 ACCOUNTS = "/api/rest/admin/accounts"
@@ -309,8 +315,10 @@ def test_migrate_starts_the_embedded_server_and_stops_it_on_exit(migrated: Migra
 
     assert done.returncode == 0, done.stderr
     assert "Starting embedded PostgreSQL" in done.stderr
-    assert "Applying migrations" in done.stderr
-    assert "Migrations are up to date." in done.stderr
+    assert "Attaching" not in done.stderr
+    every = migrate.revisions()
+    assert f"Applied {len(every)} migrations ({', '.join(every)})" in done.stderr
+    assert f"the database is at {migrate.head_revision()}." in done.stderr
     assert (migrated.path / "pgdata" / "PG_VERSION").is_file()
     assert migrated.pid_after_migrate is None  # stopped on exit
     # the schema is there for the next process
@@ -372,6 +380,11 @@ def test_create_admin_refuses_a_duplicate(migrated: Migrated) -> None:
 
     assert again.returncode == 1
     assert "error: admin user 'carol' already exists" in again.stderr
+    # the way out is named
+    assert "accounts-api set-password carol" in again.stderr
+    # it attached to the running server, and said so
+    assert "Attaching to the embedded PostgreSQL running in" in again.stderr
+    assert "Starting embedded PostgreSQL" not in again.stderr
     assert "Traceback" not in again.stderr
     migrated.assert_server_kept()
     row = admin_row(migrated, "carol")
@@ -423,6 +436,10 @@ def test_serve_first_run_bootstraps_an_admin_shares_its_server_and_stops_on_sigt
         # printed once, on stderr
         assert service.stderr.count(password) == 1
         assert "Created admin user 'admin'" in service.stderr
+        # where the password is kept, and how to change it
+        assert f"kept in {data_dir / 'admin_password'}" in service.stderr
+        assert "accounts-api set-password admin" in service.stderr
+        assert f"Serving on http://127.0.0.1:{service.port} with 1 worker(s)" in service.stderr
 
         token = token_of(service.login(password))
         assert service.login("wrong").status_code == 401
@@ -437,6 +454,10 @@ def test_serve_first_run_bootstraps_an_admin_shares_its_server_and_stops_on_sigt
         # a second command while the service runs uses the running server and leaves it up
         done = cli(data_dir, "migrate")
         assert done.returncode == 0, done.stderr
+        assert "Attaching to the embedded PostgreSQL running in" in done.stderr
+        assert f"No migrations to apply: the database is at {migrate.head_revision()}." in (
+            done.stderr
+        )
         assert postmaster_pid(data_dir) == pid
         assert server_running(pid)
         listed = service.request("GET", ACCOUNTS, headers={"Authorization": token})
@@ -812,3 +833,219 @@ def test_two_hundred_concurrent_logins_keep_the_server_under_one_gib(
     assert statuses == [401] * BURST
     assert peak > before  # the sampler saw the burst
     assert peak < GIB, f"peak RSS {peak / 2**20:.0f} MiB (before the burst {before / 2**20:.0f})"
+
+
+# --- a CLI that explains itself (issue 9) -------------------------------------------------
+
+
+def subcommands() -> dict[str, Any]:
+    root = cli_module.parser()
+    choices = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return dict(choices)
+
+
+def test_every_command_and_option_is_described_with_its_default() -> None:
+    commands = subcommands()
+    assert set(commands) >= {"serve", "worker", "migrate", "create-admin", "set-password"}
+    for name, command in commands.items():
+        assert command.description, name
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.dest} has no description"
+    serve_help = " ".join(commands["serve"].format_help().split())
+    assert "(default: 127.0.0.1)" in serve_help
+    assert "(default: 8000)" in serve_help
+    assert "(default: 1)" in serve_help
+    assert "(default: None)" not in "".join(c.format_help() for c in commands.values())
+
+
+def test_the_environment_variables_are_listed_in_the_help() -> None:
+    text = cli_module.parser().format_help()
+    for variable in VARIABLES:
+        assert f"  {variable.name} (default: {variable.default})" in text
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli_module.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"accounts-api {metadata.version('accounts-api')}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "99999"], "99999 is not a TCP port (1-65535, or 0: any free one)"),
+        (["--port", "-1"], "-1 is not a TCP port"),
+        (["--port", "http"], "not a port number: 'http'"),
+        (["--workers", "0"], "argument --workers: at least 1"),
+    ],
+)
+def test_serve_refuses_bad_ports_and_worker_counts(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli_module.main(["serve", *args])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_busy_port_is_reported_before_anything_starts(data_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli(data_dir, "serve", "--port", str(port))
+
+    assert done.returncode == 1
+    assert f"error: 127.0.0.1:{port} is already in use" in done.stderr
+    assert "choose another port with --port (with make: make run PORT=8001)" in done.stderr
+    assert "Serving on" not in done.stderr
+    # no embedded PostgreSQL was started, not even a data directory made
+    assert not data_dir.exists()
+
+
+def test_a_host_it_cannot_listen_on_is_named(data_dir: Path) -> None:
+    done = cli(data_dir, "serve", "--host", "192.0.2.1", "--port", "0")
+
+    assert done.returncode == 1
+    assert "error: cannot listen on 192.0.2.1:0" in done.stderr
+    assert "check --host" in done.stderr
+    assert not data_dir.exists()
+
+
+def test_a_bad_setting_is_an_error_not_a_traceback(data_dir: Path) -> None:
+    done = cli(data_dir, "migrate", ACCOUNTS_API_DB_LOCK_TIMEOUT="soon")
+
+    assert done.returncode == 2
+    assert "error: ACCOUNTS_API_DB_LOCK_TIMEOUT must be a number, got 'soon'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# --- graceful shutdown (issue 9) ----------------------------------------------------------
+
+
+def correction(service: Service, token: str, account: str) -> httpx.Response:
+    body = {"data": {"type": "balance-correction", "id": account, "attributes": {"correction": 5}}}
+    with httpx.Client(base_url=service.url, timeout=TIMEOUT) as client:
+        return client.patch(
+            f"{ACCOUNTS}/{account}/balance-correction",
+            json=body,
+            headers={"Authorization": token, "Content-Type": "application/vnd.api+json"},
+        )
+
+
+def refuses_connections(service: Service) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", service.port), timeout=5):
+            return False
+    except OSError:
+        return True
+
+
+class InFlight:
+    """A balance correction that waits for the account's row lock, held here in `db`."""
+
+    def __init__(self, service: Service, token: str, account: str, db: Db):
+        self.db = db
+        self.response: httpx.Response | Exception | None = None
+        db.execute("BEGIN")
+        db.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", int(account))
+        self.thread = threading.Thread(target=self._send, args=(service, token, account))
+        self.thread.start()
+        # the request reached PostgreSQL and waits there for the lock
+        assert wait_until(lambda: self.waiting() == 1), "the request never waited for the lock"
+
+    def _send(self, service: Service, token: str, account: str) -> None:
+        try:
+            self.response = correction(service, token, account)
+        except Exception as error:
+            self.response = error
+
+    def waiting(self) -> int:
+        return int(
+            self.db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+
+    def release(self) -> None:
+        self.db.execute("ROLLBACK")
+
+    def finish(self) -> httpx.Response | Exception | None:
+        self.thread.join(TIMEOUT)
+        assert not self.thread.is_alive()
+        return self.response
+
+
+@pytest.fixture
+def account_on_test_database(api: Api, db: Db) -> str:
+    contractor = db.fetchval(
+        "INSERT INTO contractors (name, enabled, vendor, customer)"
+        " VALUES ('shutdown', true, false, true) RETURNING id"
+    )
+    created = api.post(ACCOUNTS, account_body(contractor))
+    assert created.status_code == 201, created.text
+    account: str = created.json()["data"]["id"]
+    return account
+
+
+def test_sigterm_lets_the_request_in_flight_finish_and_accepts_no_more(
+    data_dir: Path, database_url: str, db: Db, token: str, account_on_test_database: str
+) -> None:
+    account = account_on_test_database
+    service = serving(data_dir, **on_test_database(database_url))
+    try:
+        request = InFlight(service, token, account, db)
+        try:
+            service.process.send_signal(signal.SIGTERM)
+            # it stops accepting at once, while the request is still in flight
+            assert wait_until(lambda: refuses_connections(service))
+            assert service.process.poll() is None
+        finally:
+            request.release()
+        answer = request.finish()
+        assert isinstance(answer, httpx.Response), answer
+        assert answer.status_code == 200, answer.text
+        assert service.process.wait(timeout=EXIT_TIMEOUT) == 0
+        assert "Traceback" not in service.stderr, service.stderr
+    finally:
+        service.kill()
+    # the correction committed
+    assert db.fetchval("SELECT balance FROM accounts WHERE id = $1", int(account)) == 5
+
+
+def test_sigterm_gives_a_request_in_flight_at_most_the_shutdown_timeout(
+    data_dir: Path, database_url: str, db: Db, token: str, account_on_test_database: str
+) -> None:
+    account = account_on_test_database
+    service = serving(data_dir, **on_test_database(database_url), ACCOUNTS_API_SHUTDOWN_TIMEOUT="1")
+    try:
+        request = InFlight(service, token, account, db)
+        try:
+            service.process.send_signal(signal.SIGTERM)
+            # the lock is never released while it waits: it exits anyway
+            assert service.process.wait(timeout=EXIT_TIMEOUT) == 0
+        finally:
+            request.release()
+        answer = request.finish()
+        assert not (isinstance(answer, httpx.Response) and answer.is_success), answer
+        assert "timeout graceful shutdown exceeded" in service.stderr
+    finally:
+        service.kill()
+    # the cancelled write left nothing behind
+    assert db.fetchval("SELECT balance FROM accounts WHERE id = $1", int(account)) == 0
+    assert db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'correction'") == 0
+
+
+def on_test_database(database_url: str) -> dict[str, str]:
+    """`serve` on the suite's database (nothing embedded is started), with its key, and with
+    a lock wait longer than any of these tests."""
+    return {
+        "DATABASE_URL": database_url,
+        "ACCOUNTS_API_SECRET_KEY": SECRET,
+        "ACCOUNTS_API_DELIVERY": "off",
+        "ACCOUNTS_API_DB_LOCK_TIMEOUT": "120",
+    }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
 
-from accounts_api.settings import ConfigurationError, Settings
+from accounts_api.settings import VARIABLES, ConfigurationError, Settings
 
 
 def test_login_and_proxy_defaults() -> None:
@@ -131,3 +132,33 @@ def test_a_delivery_timeout_must_leave_room_within_the_idle_in_transaction_timeo
         Settings.from_env({"ACCOUNTS_API_DELIVERY_TIMEOUT": "31"})
     with pytest.raises(ConfigurationError, match="ACCOUNTS_API_DELIVERY_TIMEOUT"):
         Settings.from_env({"ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT": "15"})
+
+
+# --- one list of variables (issue 9) ------------------------------------------------------
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "accounts_api"
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_every_variable_the_code_reads_is_listed() -> None:
+    """`accounts-api --help` and README's table show VARIABLES: a variable read anywhere in
+    the code must be in it, and nothing listed may be unread."""
+    read = set()
+    for module in SRC.rglob("*.py"):
+        read |= set(re.findall(r'"((?:ACCOUNTS_API_[A-Z_]+)|DATABASE_URL)"', module.read_text()))
+    assert read == {variable.name for variable in VARIABLES}
+
+
+def test_readme_configuration_table_lists_the_same_variables() -> None:
+    text = README.read_text()
+    section = text[text.index("## Configuration") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.MULTILINE)
+    assert rows == [variable.name for variable in VARIABLES]
+
+
+def test_shutdown_timeout() -> None:
+    assert Settings.from_env({}).shutdown_timeout == 30
+    assert Settings.from_env({"ACCOUNTS_API_SHUTDOWN_TIMEOUT": "2.5"}).shutdown_timeout == 2.5
+    with pytest.raises(ConfigurationError, match="ACCOUNTS_API_SHUTDOWN_TIMEOUT"):
+        Settings.from_env({"ACCOUNTS_API_SHUTDOWN_TIMEOUT": "0"})

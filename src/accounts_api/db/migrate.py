@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -36,19 +40,44 @@ def execute_script(sql: str) -> None:
     driver.execute(sql)
 
 
-def head_revision() -> str:
-    """The newest revision: what `upgrade` brings a database to."""
-    from alembic.script import ScriptDirectory
-
+def _scripts() -> ScriptDirectory:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(config)
+
+
+def head_revision() -> str:
+    """The newest revision: what `upgrade` brings a database to."""
+    head = _scripts().get_current_head()
     assert head is not None
     return head
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def revisions() -> list[str]:
+    """Every revision, oldest first."""
+    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at; None before the first migration."""
+    engine = sqlalchemy.create_engine(sqlalchemy_url(database_url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            revision: str | None = MigrationContext.configure(connection).get_current_revision()
+            return revision
+    finally:
+        engine.dispose()
+
+
+def upgrade(database_url: str, revision: str = "head") -> list[str]:
+    """Applies the migrations the database lacks; returns them, oldest first."""
+    before = current_revision(database_url)
     command.upgrade(alembic_config(database_url), revision)
+    after = current_revision(database_url)
+    if after is None or after == before:
+        return []
+    applied = _scripts().iterate_revisions(after, before or "base")
+    return [script.revision for script in reversed(list(applied))]
 
 
 def downgrade(database_url: str, revision: str) -> None:
