@@ -305,7 +305,9 @@ def verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
             f"account {account.account_id} ({name}): balance {balance},"
             f" ledger sum {account.ledger_total}{chain}"
         )
-    say(f"{checked} accounts checked, {len(wrong)} disagree with the ledger")
+    accounts = "account" if checked == 1 else "accounts"
+    verb = "disagrees" if len(wrong) == 1 else "disagree"
+    say(f"{checked} {accounts} checked, {len(wrong)} {verb} with the ledger")
     return 1 if wrong else 0
 
 
