@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from accounts_api.app import create_app
 from accounts_api.db import migrate
-from tests.conftest import run, scratch_database, settings_for
+from tests.conftest import Db, run, scratch_database, settings_for
 
 
 def client_for(database_url: str) -> TestClient:
@@ -77,3 +77,26 @@ def test_readyz_is_503_until_the_migrations_are_applied(unmigrated_url: str) -> 
         "migrations": f"at none, head is {migrate.head_revision()}",
     }
     assert after.status_code == 200, after.text
+
+
+def test_readyz_stays_ready_on_a_schema_a_newer_release_migrated(unmigrated_url: str) -> None:
+    """A rolling upgrade: `migrate` of the next release ran, this instance is not restarted
+    yet. Failing it would take every old instance out of the balancer at once."""
+    migrate.upgrade(unmigrated_url)
+    db = Db(unmigrated_url)
+    db.execute("UPDATE alembic_version SET version_num = '9999'")
+    with client_for(unmigrated_url) as client:
+        ahead = client.get("/readyz")
+        # an older revision this release knows is still not ready
+        db.execute("UPDATE alembic_version SET version_num = '0001'")
+        behind = client.get("/readyz")
+    db.close()
+
+    assert ahead.status_code == 200, ahead.text
+    assert ahead.json() == {
+        "status": "ok",
+        "migrations": "9999",
+        "release_head": migrate.head_revision(),
+    }
+    assert behind.status_code == 503
+    assert behind.json()["migrations"] == f"at 0001, head is {migrate.head_revision()}"

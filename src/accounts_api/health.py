@@ -4,8 +4,11 @@ without authentication.
 - `GET /healthz`: the process answers; the database is not consulted, so a database outage
   does not get healthy processes restarted.
 - `GET /readyz`: the database answers within the pool's acquire timeout and its schema is at
-  the migrations' head; 503 otherwise, so a balancer sends no traffic to an instance that
-  cannot serve it. It turns ready again by itself once the database is back.
+  the migrations' head, or past it; 503 otherwise, so a balancer sends no traffic to an
+  instance that cannot serve it. It turns ready again by itself once the database is back.
+  A schema past this release's head is one a newer release migrated during a rolling
+  upgrade: migrations only add to the schema the release before uses, so the instances not
+  yet restarted keep serving (failing them would take every old instance out at once).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def _status(document: dict[str, Any], status: int) -> Response:
 
 def health_routes(database: Callable[[Request], Database]) -> list[Route]:
     head = migrate.head_revision()
+    known = set(migrate.revisions())
 
     async def healthz(request: Request) -> Response:
         return _status({"status": "ok"}, 200)
@@ -51,11 +55,14 @@ def health_routes(database: Callable[[Request], Database]) -> list[Route]:
             revision = None
         except (DatabaseUnavailable, asyncpg.PostgresError, OSError, TimeoutError) as error:
             return _status({"status": "unavailable", "database": str(error)}, 503)
-        if revision != head:
-            detail = {"status": "unavailable", "database": "reachable"}
-            detail["migrations"] = f"at {revision or 'none'}, head is {head}"
-            return _status(detail, 503)
-        return _status({"status": "ok", "migrations": head}, 200)
+        if revision == head:
+            return _status({"status": "ok", "migrations": head}, 200)
+        if revision is not None and revision not in known:
+            # migrated by a newer release (a rolling upgrade): see the module's docstring
+            return _status({"status": "ok", "migrations": revision, "release_head": head}, 200)
+        detail = {"status": "unavailable", "database": "reachable"}
+        detail["migrations"] = f"at {revision or 'none'}, head is {head}"
+        return _status(detail, 503)
 
     return [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
