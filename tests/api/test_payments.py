@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,7 +26,7 @@ from tests.api.money_checks import (
     ledger,
     state,
 )
-from tests.conftest import BASE_URL, JSONAPI, Api, Db
+from tests.conftest import BASE_URL, JSONAPI, Api, Db, wait_until
 
 PAYMENTS = f"{PREFIX}/payments"
 ACCOUNTS = f"{PREFIX}/accounts"
@@ -788,10 +787,7 @@ def lock_waiters(db: Db) -> int:
 
 
 def wait_for_lock_waiter(db: Db) -> None:
-    deadline = time.monotonic() + 5
-    while lock_waiters(db) == 0:
-        assert time.monotonic() < deadline, "no request waits for the account's row lock"
-        time.sleep(0.02)
+    assert wait_until(lambda: lock_waiters(db) > 0), "no request waits for the row lock"
 
 
 def test_a_payment_locks_and_changes_only_its_account(
