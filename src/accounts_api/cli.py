@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import dataclasses
 import getpass
-import logging
 import os
 import secrets
 import signal
@@ -17,7 +16,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from accounts_api import serving
+from accounts_api import logs, metrics_directory, serving
 from accounts_api.auth import admins
 from accounts_api.db import embedded, ledger, migrate
 from accounts_api.db.pool import Connection
@@ -29,7 +28,7 @@ T = TypeVar("T")
 
 
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    logs.say(message)
 
 
 def database_url(settings: Settings) -> str:
@@ -70,6 +69,9 @@ async def _bootstrap_admin(url: str, settings: Settings) -> None:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    # issue 9: before any worker imports prometheus_client; the log format for every line
+    metrics_directory.prepare_multiprocess_directory()
+    logs.configure(settings.log_format)
     url = database_url(settings)
     if settings.embedded:
         run_migrations(url)
@@ -88,6 +90,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         log_level="info",
+        log_config=logs.config(settings.log_format),
+        # observation.py writes the access log, with the request id, admin and route
+        access_log=False,
         server_header=False,
         # uvicorn would replace the peer with an X-Forwarded-For address, trusting its own list;
         # proxies.TrustedProxies applies ACCOUNTS_API_TRUSTED_PROXIES instead, as the one rule
@@ -105,10 +110,7 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
     if settings.embedded:
         run_migrations(url)
     # the service's own log (a line per attempt); other libraries' say only warnings
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("accounts_api").addHandler(handler)
-    logging.getLogger("accounts_api").setLevel(logging.INFO)
+    logs.configure(settings.log_format)
     asyncio.run(_deliver_until_stopped(url, settings))
     return 0
 

@@ -25,6 +25,7 @@
 | ACCOUNTS_API_DELIVERY_RETRY_BASE | 5 seconds to the first retry, doubled per attempt (<= 1 h) |
 | ACCOUNTS_API_DELIVERY_TIMEOUT | 10 seconds: the longest webhook POST or SMTP session |
 | ACCOUNTS_API_NOTIFICATION_LOG_DAYS | 30: days the notification log and deliveries are kept |
+| ACCOUNTS_API_LOG_FORMAT      | text: lines for a terminal; json: one JSON object per line |
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class Settings:
     delivery_retry_base: float = 5.0
     delivery_timeout: float = 10.0
     notification_log_days: int = 30
+    # issue 9: `text` or `json` (logs.py)
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -141,6 +144,7 @@ class Settings:
             delivery_retry_base=_positive(env, "ACCOUNTS_API_DELIVERY_RETRY_BASE", 5),
             delivery_timeout=delivery_timeout,
             notification_log_days=_count(env, "ACCOUNTS_API_NOTIFICATION_LOG_DAYS", 30, minimum=1),
+            log_format=_choice(env, "ACCOUNTS_API_LOG_FORMAT", ("text", "json")),
         )
 
     def database_session_settings(self) -> dict[str, str]:
@@ -204,6 +208,16 @@ def _switch(env: dict[str, str], name: str, default: bool) -> bool:
     if raw in _OFF:
         return False
     raise ConfigurationError(f"{name} must be on or off, got {raw!r}")
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (case-insensitive), the first when unset."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _milliseconds(seconds: float) -> str:
