@@ -369,6 +369,27 @@ def test_an_operators_directory_is_emptied_and_kept(
     assert os.environ[metrics_directory.VARIABLE] == str(directory)
 
 
+def test_a_private_directory_of_a_process_that_is_gone_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    abandoned = tmp_path / f"{metrics_directory.PREFIX}{gone.stdout.strip()}-abcd1234"
+    kept = tmp_path / f"{metrics_directory.PREFIX}{os.getpid()}-efgh5678"
+    for path in (abandoned, kept):
+        path.mkdir()
+        (path / "counter_1.db").write_bytes(b"x")
+
+    metrics_directory._remove_abandoned(tmp_path)
+
+    assert not abandoned.exists()
+    assert kept.exists()
+
+
 def test_the_cli_does_not_import_prometheus_client_before_serve_prepares_its_directory() -> None:
     # prometheus_client picks its mode once, at import: `serve` must set the variable first
     code = "import sys, accounts_api.cli; sys.exit('prometheus_client' in sys.modules)"

@@ -17,6 +17,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 TEXT = "text"
@@ -61,6 +62,8 @@ class JsonLineFormatter(JsonFormatter):
         super().__init__(
             ["asctime", "levelname", "name", "message", "process"],
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            # Python 3.12's task name, and uvicorn's copy of its message in terminal colours
+            reserved_attrs=[*RESERVED_ATTRS, "taskName", "color_message"],
         )
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
