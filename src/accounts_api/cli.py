@@ -106,11 +106,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 def worker_command(args: argparse.Namespace, settings: Settings) -> int:
     """Delivers notifications until SIGTERM or SIGINT (issue 7), beside or instead of the
     delivery inside `serve` (ACCOUNTS_API_DELIVERY=off)."""
+    # the service's own log (a line per attempt); other libraries' say only warnings
+    logs.configure(settings.log_format)
     url = database_url(settings)
     if settings.embedded:
         run_migrations(url)
-    # the service's own log (a line per attempt); other libraries' say only warnings
-    logs.configure(settings.log_format)
     asyncio.run(_deliver_until_stopped(url, settings))
     return 0
 
