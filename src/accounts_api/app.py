@@ -1,5 +1,5 @@
-"""Builds the ASGI app: the response-header middleware, the error renderer and the routes
-of every registered resource."""
+"""Builds the ASGI app: the middleware (observation, request id, response headers, proxies,
+bounds), the error renderer and the routes of every registered resource."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hashlib
 import logging
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from accounts_api import reference_docs
+from accounts_api import metrics, reference_docs
 from accounts_api.auth import throttle
 from accounts_api.auth.login import LoginPolicy, login_endpoint
 from accounts_api.auth.passwords import PasswordChecks
@@ -46,10 +45,12 @@ from accounts_api.jsonapi.negotiation import MEDIA_TYPE
 from accounts_api.jsonapi.responses import error_response
 from accounts_api.jsonapi.versioning import none_match
 from accounts_api.jsonapi.write_queue import WriteQueues
+from accounts_api.observation import MatchedEndpoint, Observation
 from accounts_api.openapi_routes import PATH as OPENAPI_PATH
 from accounts_api.openapi_routes import OpenApiDocument
 from accounts_api.proxies import TrustedProxies
 from accounts_api.request_bounds import RequestBounds
+from accounts_api.request_ids import RequestId
 from accounts_api.resources import REGISTRY, RESOURCES, balances
 from accounts_api.serving import RedactTokens
 from accounts_api.settings import ConfigurationError, Settings
@@ -64,13 +65,13 @@ SECURITY_HEADERS = (
     (b"x-permitted-cross-domain-policies", b"none"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 )
-_REQUEST_ID_JUNK = re.compile(r"[^A-Za-z0-9_@-]")
 _BROWSER_LIKE_ACCEPT = re.compile(r",\s*\*/\*|\*/\*\s*,")
 
 
 class ResponseHeaders:
-    """x-request-id, x-runtime, security headers, the weak ETag with conditional GET, Vary
-    and Cache-Control (contract §6.1, §6.2). Responses here are single-chunk."""
+    """x-request-id (as request_ids.py decided it), x-runtime, security headers, the weak ETag
+    with conditional GET, Vary and Cache-Control (contract §6.1, §6.2). Responses here are
+    single-chunk."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -81,8 +82,7 @@ class ResponseHeaders:
             return
         started = time.perf_counter()
         request_headers = Headers(scope=scope)
-        incoming_id = _REQUEST_ID_JUNK.sub("", request_headers.get("x-request-id", ""))[:255]
-        request_id = incoming_id or str(uuid.uuid4())
+        request_id = scope["state"]["request_id"]
         conditional = scope["method"] in ("GET", "HEAD")
         if_none_match = request_headers.get("if-none-match")
         accept = request_headers.get("accept", "")
@@ -234,6 +234,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     openapi = OpenApiDocument(api)
     routes: list[Any] = [
         *health_routes(database_of),
+        metrics.metrics_route(database_of),
         openapi.route(),
         # the document rendered for reading (Swagger UI, from a package: works offline)
         *reference_docs.routes(OPENAPI_PATH),
@@ -260,7 +261,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.database_session_settings(),
             settings.statement_timeout,
         )
-        app.state.database = Database(app.state.pool, settings.acquire_timeout)
+        app.state.database = Database(
+            app.state.pool, settings.acquire_timeout, watch=metrics.pool_changed
+        )
         try:
             if settings.deliver:
                 # issue 7: each process delivers notifications on connections of its own
@@ -270,7 +273,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else:
                 yield
         finally:
-            await app.state.pool.close()
+            await app.state.database.close()
+            metrics.process_exit()
 
     exception_handlers: dict[Any, Any] = {
         JsonApiError: _jsonapi_error,
@@ -282,12 +286,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     exception_handlers.update(dict.fromkeys(_CONFLICT_ERRORS, _database_conflict))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers)
     app.state.openapi = openapi
+    app.add_middleware(MatchedEndpoint)
     app.add_middleware(
         RequestBounds,
         max_header_bytes=settings.max_header_bytes,
         max_query_bytes=settings.max_query_bytes,
     )
     app.add_middleware(TrustedProxies, trusted_proxies=settings.trusted_proxies)
-    # outermost: its headers go on every answer, the bounds' refusals included
+    # its headers go on every answer, the bounds' refusals included
     app.add_middleware(ResponseHeaders)
+    app.add_middleware(RequestId)
+    # outermost: it reports what the client got (issue 9), by route template
+    templates = {route.endpoint: route.path for route in routes if isinstance(route, Route)}
+    app.add_middleware(Observation, routes=templates, trusted_proxies=settings.trusted_proxies)
     return app

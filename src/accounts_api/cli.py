@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import errno
 import getpass
-import logging
 import math
 import os
 import secrets
@@ -24,7 +23,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from accounts_api import serving
+from accounts_api import logs, metrics_directory, serving
 from accounts_api.auth import admins
 from accounts_api.db import embedded, ledger, migrate
 from accounts_api.db.pool import Connection
@@ -37,7 +36,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    logs.say(message)
 
 
 def database_url(settings: Settings) -> str:
@@ -135,6 +134,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     # gracefully, which would end the process without its exit hooks (the embedded server's
     # stop); exit normally instead. Set first: a SIGTERM while PostgreSQL starts stops it too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    # issue 9: before any worker imports prometheus_client; the log format for every line
+    metrics_directory.prepare_multiprocess_directory()
+    logs.configure(settings.log_format)
     try:
         listener = listening_socket(args.host, args.port)
     except OSError as error:
@@ -155,6 +157,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=args.workers,
         log_level="info",
+        log_config=logs.config(settings.log_format),
+        # observation.py writes the access log, with the request id, admin and route
+        access_log=False,
         server_header=False,
         # uvicorn would replace the peer with an X-Forwarded-For address, trusting its own list;
         # proxies.TrustedProxies applies ACCOUNTS_API_TRUSTED_PROXIES instead, as the one rule
@@ -178,14 +183,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 def worker_command(args: argparse.Namespace, settings: Settings) -> int:
     """Delivers notifications until SIGTERM or SIGINT (issue 7), beside or instead of the
     delivery inside `serve` (ACCOUNTS_API_DELIVERY=off)."""
+    # the service's own log (a line per attempt); other libraries' say only warnings
+    logs.configure(settings.log_format)
     url = database_url(settings)
     if settings.embedded:
         run_migrations(url)
-    # the service's own log (a line per attempt); other libraries' say only warnings
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("accounts_api").addHandler(handler)
-    logging.getLogger("accounts_api").setLevel(logging.INFO)
     asyncio.run(_deliver_until_stopped(url, settings))
     return 0
 

@@ -275,6 +275,21 @@ def described_paths() -> dict[str, dict[str, Operation]]:
             }
         },
         **_reference_docs(),
+        # issue 9: Prometheus' text exposition format, outside the API like the probes
+        "/metrics": {
+            "get": {
+                "operationId": "get_metrics",
+                "tags": ["operations"],
+                "summary": "Metrics of every worker, for Prometheus",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The text exposition format (version 0.0.4).",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         f"{accounts}/balance": _both(
             _singleton(
                 BALANCES,

@@ -52,6 +52,8 @@ VARIABLES = (
     Variable("ACCOUNTS_API_DELIVERY_RETRY_BASE", "5", "seconds to a failed delivery's retry"),
     Variable("ACCOUNTS_API_DELIVERY_TIMEOUT", "10", "seconds one webhook or SMTP session may take"),
     Variable("ACCOUNTS_API_NOTIFICATION_LOG_DAYS", "30", "days notifications are kept"),
+    Variable("ACCOUNTS_API_LOG_FORMAT", "text", "json: one JSON object per log line"),
+    Variable("PROMETHEUS_MULTIPROC_DIR", "a private temporary directory", "metrics' files"),
 )
 
 
@@ -90,6 +92,8 @@ class Settings:
     notification_log_days: int = 30
     # issue 9: how long SIGTERM lets in-flight requests run before they are cancelled
     shutdown_timeout: float = 30.0
+    # issue 9: `text` or `json` (logs.py)
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -158,6 +162,7 @@ class Settings:
             delivery_timeout=delivery_timeout,
             notification_log_days=_count(env, "ACCOUNTS_API_NOTIFICATION_LOG_DAYS", 30, minimum=1),
             shutdown_timeout=_positive(env, "ACCOUNTS_API_SHUTDOWN_TIMEOUT", 30),
+            log_format=_choice(env, "ACCOUNTS_API_LOG_FORMAT", ("text", "json")),
         )
 
     def database_session_settings(self) -> dict[str, str]:
@@ -221,6 +226,16 @@ def _switch(env: dict[str, str], name: str, default: bool) -> bool:
     if raw in _OFF:
         return False
     raise ConfigurationError(f"{name} must be on or off, got {raw!r}")
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (case-insensitive), the first when unset."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _milliseconds(seconds: float) -> str:

@@ -37,8 +37,10 @@ class TooManyFailures(LoginRefused):
     status = 429
     title = "Too Many Requests"
 
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: int, scope: str = "username"):
         super().__init__("Too many failed login attempts. Try again later.", retry_after)
+        # whose limit was reached, `username` or `address` (for the metrics, never the answer)
+        self.scope = scope
 
 
 class Overloaded(LoginRefused):

@@ -16,9 +16,16 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from accounts_api import metrics
 from accounts_api.auth import admins, throttle, tokens
 from accounts_api.auth.addresses import ip_allowed, remote_ip
-from accounts_api.auth.errors import AuthenticationFailed, BadRequest, LoginRefused
+from accounts_api.auth.errors import (
+    AuthenticationFailed,
+    BadRequest,
+    LoginRefused,
+    Overloaded,
+    TooManyFailures,
+)
 from accounts_api.auth.passwords import PasswordChecks
 from accounts_api.db.pool import Database
 from accounts_api.jsonapi.body import read_body
@@ -46,6 +53,10 @@ def _json(document: dict[str, Any], status: int, headers: dict[str, str] | None 
 
 
 def _refused(refusal: LoginRefused) -> Response:
+    if isinstance(refusal, TooManyFailures):
+        metrics.LOGINS_THROTTLED.labels(refusal.scope).inc()
+    elif isinstance(refusal, Overloaded):
+        metrics.LOGINS_OVERLOADED.inc()
     headers = {} if refusal.retry_after is None else {"retry-after": str(refusal.retry_after)}
     return _json(refusal.document(), refusal.status, headers)
 

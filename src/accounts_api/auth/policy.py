@@ -40,6 +40,9 @@ class JwtAuthenticator:
         # contract §1.3: the allow-list is checked again on every request
         if not ip_allowed(admin.allowed_ips, remote_ip(request, self.trusted_proxies)):
             raise AuthenticationRequired()
+        # issue 9: the access log says who made the request (request.state is the scope's,
+        # which the outer middleware reads once the answer is sent)
+        request.state.admin_id = admin.id
         return Context(admin_id=admin.id, ip=audit_ip(request, self.trusted_proxies))
 
 

@@ -30,14 +30,18 @@ WHERE ctid = ANY (ARRAY(SELECT ctid FROM login_throttle
   AND window_started_at <= now() - make_interval(secs => $1)
 """
 
-# read-only, so that an attacker past the limit costs no writes
+# read-only, so that an attacker past the limit costs no writes; the scope that keeps the
+# client waiting longest (the username's on a tie) is the one that refused it
 _RETRY_AFTER = """
-SELECT max(ceil(extract(epoch FROM
-                window_started_at + make_interval(secs => $3) - now())))::integer
+SELECT scope,
+       ceil(extract(epoch FROM window_started_at + make_interval(secs => $3) - now()))::integer
+           AS seconds_left
 FROM login_throttle
 WHERE ((scope = 'username' AND key = $1) OR (scope = 'address' AND key = $2))
   AND failures >= $4
   AND window_started_at > now() - make_interval(secs => $3)
+ORDER BY seconds_left DESC, scope DESC
+LIMIT 1
 """
 
 # the username's row first, always: two attempts lock their rows in the same order
@@ -100,17 +104,16 @@ async def attempt(connection: Connection, limits: Limits, username: str, ip: str
     address has reached the limit; then no password may be checked."""
     user, address = username[:_KEY_LENGTH], address_key(ip)
     window = float(limits.window)
-    retry_after = await connection.fetchval(
-        _RETRY_AFTER, user, address, window, limits.max_failures
-    )
-    if retry_after is not None:
-        raise TooManyFailures(max(retry_after, 1))
+    limited = await connection.fetchrow(_RETRY_AFTER, user, address, window, limits.max_failures)
+    if limited is not None:
+        raise TooManyFailures(max(limited["seconds_left"], 1), limited["scope"])
     await connection.execute(_FORGET_ENDED, window)
     rows = await connection.fetch(_COUNT, user, address, window)
     # another attempt may have counted since the check: the last ones past the limit lose
-    over = [row["seconds_left"] for row in rows if row["failures"] > limits.max_failures]
+    over = [row for row in rows if row["failures"] > limits.max_failures]
     if over:
-        raise TooManyFailures(max(*over, 1))
+        longest = max(over, key=lambda row: row["seconds_left"])
+        raise TooManyFailures(max(longest["seconds_left"], 1), longest["scope"])
     address_window = next(row["window_started_at"] for row in rows if row["scope"] == "address")
     return Attempt(user, address, address_window)
 

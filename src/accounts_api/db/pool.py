@@ -3,7 +3,7 @@ database interaction has (contract-free: issue 6)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
@@ -13,6 +13,10 @@ from asyncpg.pool import PoolConnectionProxy
 
 # A connection as handlers see it: a plain one or one borrowed from the pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+# Told how a pool's maximum, open and borrowed connections changed (issue 9: the metrics'
+# gauges; the app passes metrics.pool_changed, so this module does not import the metrics).
+PoolWatch: TypeAlias = Callable[[int, int, int], None]
 
 # a client-side bound past the server's statement_timeout, for a connection that went silent
 COMMAND_TIMEOUT_MARGIN = 5.0
@@ -37,9 +41,34 @@ class Database:
     """The pool as the app uses it: a connection within `acquire_timeout`, else
     DatabaseUnavailable, never an endless wait."""
 
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], acquire_timeout: float):
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        acquire_timeout: float,
+        watch: PoolWatch | None = None,
+    ):
         self.pool = pool
         self.acquire_timeout = acquire_timeout
+        self.watch = watch
+        # the open connections last reported: asyncpg opens and closes them on its own, so
+        # the count is brought up to date at every borrow and return
+        self._open = 0
+        if watch is not None:
+            watch(pool.get_max_size(), 0, 0)
+
+    def _report(self, in_use: int) -> None:
+        if self.watch is not None:
+            size = self.pool.get_size()
+            self.watch(0, size - self._open, in_use)
+            self._open = size
+
+    async def close(self) -> None:
+        try:
+            await self.pool.close()
+        finally:
+            if self.watch is not None:
+                self.watch(-self.pool.get_max_size(), -self._open, 0)
+                self._open = 0
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
@@ -49,10 +78,14 @@ class Database:
             raise DatabaseUnavailable("no database connection became free in time") from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise DatabaseUnavailable(f"cannot connect to the database: {error}") from None
+        self._report(1)
         try:
             yield connection
         finally:
-            await self.pool.release(connection)
+            try:
+                await self.pool.release(connection)
+            finally:
+                self._report(-1)
 
 
 async def create_pool(

@@ -9,6 +9,9 @@ it; nothing else writes `audit_log`, `ledger_entries`, `balance_notifications` o
 Thresholds are evaluated after every balance change and every threshold change, under the
 account's row lock (the caller took it in an earlier statement, so what is read here is what
 the previous holder of the lock committed): `state_id` only changes under that lock.
+
+Money movements are counted for the metrics (issue 9) once their write commits: the count is
+an after-commit callback of the engine's transaction (jsonapi/after_commit.py).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from accounts_api import metrics
 from accounts_api.db import audit, ledger, outbox
 from accounts_api.db.pool import Connection
 from accounts_api.domain import thresholds
 from accounts_api.domain.validation import decimal_text
+from accounts_api.jsonapi.after_commit import after_commit
 
 # a row as read (asyncpg) or as a writer holds it
 Row: TypeAlias = "Mapping[str, Any] | asyncpg.Record"
@@ -129,6 +134,7 @@ class Write:
         )
         if row is None:
             raise LookupError(f"account {account['id']} does not exist")
+        after_commit(metrics.money_moved(kind.value))
         after: Decimal = row["balance_after"]
         await self.audit(
             "Account",
@@ -152,6 +158,7 @@ class Write:
                 ledger.Source("Account", account["id"]),
                 self.actor.admin_id,
             )
+            after_commit(metrics.money_moved(ledger.Kind.CLOSING.value))
 
     # -- thresholds ---------------------------------------------------------------------
 

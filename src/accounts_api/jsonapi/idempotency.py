@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from accounts_api.db import idempotency
 from accounts_api.db.pool import Connection
+from accounts_api.jsonapi import after_commit
 from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.declaration import Context
 from accounts_api.jsonapi.errors import (
@@ -57,8 +58,9 @@ class InFlight(Conflict):
 @asynccontextmanager
 async def write_transaction(request: Request, connection: Connection) -> AsyncIterator[None]:
     """The transaction of a write (a savepoint inside a keyed request's transaction). Once
-    it is over, a deadlock retry must not run the write again."""
-    async with connection.transaction():
+    it is over, a deadlock retry must not run the write again. Its after-commit work
+    (after_commit.py) runs once it, or the keyed request's transaction around it, commits."""
+    async with after_commit.transaction(connection):
         yield
     request.state.written = True
 
@@ -96,7 +98,7 @@ class Idempotency:
             raise BadRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
         fingerprint = await _fingerprint(request)
         try:
-            async with connection.transaction():
+            async with after_commit.transaction(connection):
                 return await self._keyed(request, context, connection, key, fingerprint, handler)
         except _Abandon as abandoned:
             return abandoned.response
