@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from accounts_api import logs
 from accounts_api.auth.passwords import hash_password
 from accounts_api.settings import ConfigurationError, Settings
 from tests.conftest import SECRET, Db, wait_until
@@ -186,3 +187,22 @@ def test_the_log_format_is_text_or_json() -> None:
     assert Settings.from_env({"ACCOUNTS_API_LOG_FORMAT": "JSON"}).log_format == "json"
     with pytest.raises(ConfigurationError, match="ACCOUNTS_API_LOG_FORMAT"):
         Settings.from_env({"ACCOUNTS_API_LOG_FORMAT": "xml"})
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (
+            '"GET /api/rest/admin/accounts?token=eyJ.abc.def&page=2" 200',
+            '"GET /api/rest/admin/accounts?token=[FILTERED]&page=2" 200',
+        ),
+        ('{"path": "/x?page=1&token=abc"}', '{"path": "/x?page=1&token=[FILTERED]"}'),
+        (
+            "Authorization: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOjF9.c2lnbmF0dXJl seen",
+            "Authorization: [FILTERED] seen",
+        ),
+        ("nothing secret?page=2", "nothing secret?page=2"),
+    ],
+)
+def test_redact_hides_tokens_in_any_line(line: str, redacted: str) -> None:
+    assert logs.redact(line) == redacted

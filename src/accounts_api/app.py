@@ -52,7 +52,6 @@ from accounts_api.proxies import TrustedProxies
 from accounts_api.request_bounds import RequestBounds
 from accounts_api.request_ids import RequestId
 from accounts_api.resources import REGISTRY, RESOURCES, balances
-from accounts_api.serving import RedactTokens
 from accounts_api.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("accounts_api")
@@ -248,10 +247,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += balances.routes(api)
     for resource in RESOURCES:
         routes += api.routes(resource)
-
-    access_log = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactTokens) for f in access_log.filters):
-        access_log.addFilter(RedactTokens())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

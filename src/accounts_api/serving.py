@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import logging
-import re
 import socket
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -29,20 +27,6 @@ class NoDelayH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         no_delay(transport)
         super().connection_made(transport)
-
-
-class RedactTokens(logging.Filter):
-    """Access-log lines show `?token=` (a JWT, without expiry by default) as `[FILTERED]`."""
-
-    _TOKEN = re.compile(r"(?<=[?&]token=)[^&\s]*")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                self._TOKEN.sub("[FILTERED]", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        return True
 
 
 def http_protocol() -> str:
