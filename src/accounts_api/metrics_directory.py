@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
+
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "accounts-api-metrics-"
 
@@ -53,15 +55,5 @@ def _remove_abandoned(parent: Path) -> None:
     """The private directories of `serve` processes that are gone."""
     for path in parent.glob(f"{PREFIX}*-*"):
         pid = path.name.removeprefix(PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's
-    return True

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import psutil
 
 DATABASE_NAME = "accounts_api"
 
@@ -57,19 +57,9 @@ def _forget_dead_holders(server_class: Any, pgdata: Path) -> None:
     with server_class._lock:
         handles = DiskList(handles_file)
         registered = handles.get()
-        alive = [pid for pid in registered if _running(pid)]
+        alive = [pid for pid in registered if psutil.pid_exists(pid)]
         if alive != registered:
             handles.put(alive)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def with_database(url: str, database: str) -> str:
