@@ -11,7 +11,7 @@ account's row lock (the caller took it in an earlier statement, so what is read 
 the previous holder of the lock committed): `state_id` only changes under that lock.
 
 Money movements are counted for the metrics (issue 9) once their write commits: the count is
-an after-commit callback of the engine's transaction (jsonapi/after_commit.py).
+an after-commit callback of the engine's transaction (db/after_commit.py).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import asyncpg
 
 from accounts_api import metrics
 from accounts_api.db import audit, ledger, outbox
+from accounts_api.db.after_commit import after_commit
 from accounts_api.db.pool import Connection
 from accounts_api.domain import thresholds
 from accounts_api.domain.validation import decimal_text
-from accounts_api.jsonapi.after_commit import after_commit
 
 # a row as read (asyncpg) or as a writer holds it
 Row: TypeAlias = "Mapping[str, Any] | asyncpg.Record"

@@ -25,9 +25,8 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from accounts_api.db import idempotency
+from accounts_api.db import after_commit, idempotency
 from accounts_api.db.pool import Connection
-from accounts_api.jsonapi import after_commit
 from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.declaration import Context
 from accounts_api.jsonapi.errors import (
