@@ -30,9 +30,7 @@ class Recorder:
             queued.settle(Response(queued.item))
 
 
-def test_writes_that_queue_up_while_the_record_is_busy_form_one_batch_in_arrival_order() -> (
-    None
-):
+def test_writes_queued_while_the_record_is_busy_form_one_batch_in_arrival_order() -> None:
     async def main() -> None:
         queues: WriteQueues[str] = WriteQueues(wait_limit=10)
         run = Recorder()
