@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from accounts_api.db.pool import Connection, Database
+from accounts_api.jsonapi import group_commit
 from accounts_api.jsonapi.body import (
     WritePayload,
     decode,
@@ -50,11 +51,19 @@ from accounts_api.jsonapi.read_only import check_unchanged
 from accounts_api.jsonapi.responses import json_response
 from accounts_api.jsonapi.routing import ResourceRoute, RouteKind
 from accounts_api.jsonapi.versioning import check_if_match, entity_tag, if_match
-from accounts_api.jsonapi.write_queue import WriteQueues
+from accounts_api.jsonapi.write_queue import Queued, WriteQueues
 
 Handler = Callable[[Request, Context, Connection], Awaitable[Response]]
 # how long a write waits for its turn on a record when the app does not say
 DEFAULT_QUEUE_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class QueuedWrite:
+    """A write waiting for its record's turn (write_queue.py)."""
+
+    request: Request
+    handler: Handler
 
 
 class Authenticator(Protocol):
@@ -125,7 +134,9 @@ class Api:
     authenticate: Authenticator
     database: Callable[[Request], Database]
     idempotency: Idempotency = field(default_factory=Idempotency)
-    write_queues: WriteQueues = field(default_factory=lambda: WriteQueues(DEFAULT_QUEUE_WAIT))
+    write_queues: WriteQueues[QueuedWrite] = field(
+        default_factory=lambda: WriteQueues(DEFAULT_QUEUE_WAIT)
+    )
     # the values one filter takes (issue 6); the application passes its setting
     max_filter_values: int = MAX_FILTER_VALUES
 
@@ -215,7 +226,8 @@ class Api:
     ) -> Callable[[Request], Awaitable[Response]]:
         """One pooled connection per request, taken once the body is in and the request's
         turn on the record it writes has come (write_queue.py): authentication and the
-        handler share it, and neither a slow upload nor a queued writer holds one."""
+        handler share it, and neither a slow upload nor a queued writer holds one. The
+        writes of one record that queued up together share one (group_commit.py)."""
 
         async def endpoint(request: Request) -> Response:
             queue_key = None
@@ -223,19 +235,32 @@ class Api:
                 body = await read_body(request) if request.method != "DELETE" else b""
                 if write_queue is not None:
                     queue_key = write_queue(request.path_params.get("key"), _document(body))
-            async with (
-                self.write_queues.turn(queue_key),
-                self.database(request).acquire() as connection,
-            ):
-                context = await self.authenticate(request, connection)
-                return await self.idempotency.run(
-                    request,
-                    context,
-                    connection,
-                    lambda: _retried(handler, request, context, connection),
+            if queue_key is not None:
+                # done in a batch with the record's other waiting writes (group_commit.py)
+                return await self.write_queues.write(
+                    queue_key, QueuedWrite(request, handler), self._batch
                 )
+            async with self.database(request).acquire() as connection:
+                return await self._write(QueuedWrite(request, handler), connection)
 
         return endpoint
+
+    async def _write(self, write: QueuedWrite, connection: Connection) -> Response:
+        """One request on its connection: authentication, then the handler in its own
+        transaction (a savepoint in a batch's)."""
+        request = write.request
+        request.state.written = False  # a batch that could not commit runs its writes again
+        context = await self.authenticate(request, connection)
+        return await self.idempotency.run(
+            request,
+            context,
+            connection,
+            lambda: _retried(write.handler, request, context, connection),
+        )
+
+    async def _batch(self, batch: list[Queued[QueuedWrite]]) -> None:
+        database = self.database(batch[0].item.request)
+        await group_commit.run(batch, database.acquire, self._write)
 
     # -- collection: index and create -------------------------------------------------
 
