@@ -43,6 +43,8 @@ TABLES = {
     "email_deliveries",
     "webhook_deliveries",
     "webhook_attempts",
+    # 0006: exact row counts kept by triggers
+    "row_counts",
 }
 
 

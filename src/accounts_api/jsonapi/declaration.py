@@ -114,6 +114,9 @@ class Attribute:
     choices: tuple[object, ...] | None = None
     # what a create that leaves it out stores (a resource's create applies it; the schema says it)
     default: object = None
+    # `sql` reads a table the resource's `base_from_sql` lacks: a list filtered or sorted by it
+    # joins before it pages
+    joined: bool = False
 
     def __post_init__(self) -> None:
         if self.filter is not None and not self.readable:
@@ -246,6 +249,14 @@ class Resource:
     writer: Writer = field(default_factory=Writer)
     # contract §5.5: timezones' total-count ignores filters
     count_ignores_filters: bool = False
+    # when `from_sql` joins tables to one (`accounts a LEFT JOIN ... s`): that one alone
+    # (`accounts a`), with exactly the rows of `from_sql`. A list picks its page's ids from it
+    # and joins the rest for those rows only, unless a filter or sort reads a `joined`
+    # attribute. Plain and relationship filters, extra sorts and `scope_sql` must read it alone.
+    base_from_sql: str | None = None
+    # a statement giving the list's total without a filter, as `count(*)` over `from_sql` and
+    # `scope_sql` would, without reading the rows (accounts: a counter kept by triggers)
+    unfiltered_count_sql: str | None = None
     # contract §5.5: sort is validated but not applied
     sort_ignored: bool = False
     # sort fields that are not attributes (transactions `account-id`): name -> SQL
@@ -284,6 +295,11 @@ class Resource:
         attributes = {a.key for a in self.attributes if a.shown is not Shown.NEVER}
         keys = {"id"} | attributes | {r.key for r in self.relationships}
         return frozenset(keys)
+
+    @property
+    def joined_sql(self) -> frozenset[str]:
+        """The select expressions of `joined` attributes."""
+        return frozenset(a.sql for a in (*self.attributes, *self.filter_only) if a.joined)
 
     def sort_sql(self, name: str) -> str | None:
         """ORDER BY expression for an underscored sort field, None when not sortable."""

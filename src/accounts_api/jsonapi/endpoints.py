@@ -88,6 +88,57 @@ def _where(resource: Resource, conditions: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    args: list[object]
+
+
+def list_statements(
+    resource: Resource, query: Query, scope: tuple[str, object] | None = None
+) -> tuple[Statement, Statement]:
+    """A list's two statements: its page and its total. `scope` (SQL, value) narrows it to one
+    parent's records.
+
+    A resource with `base_from_sql` pages that table alone, then joins `from_sql` for the page's
+    rows only, in the page's order (`WITH ORDINALITY`): `page[number]=10000` no longer joins
+    the skipped rows, and a filter or sort served by an index of the table stops at the page.
+    A filter or sort reading a joined attribute needs the join first: then `from_sql` is paged
+    as it is."""
+    args: list[object] = []
+    conditions = [sql for c in query.filters if (sql := c.sql(args)) is not None]
+    if scope is not None:
+        args.append(scope[1])
+        conditions.append(f"{scope[0]} = ${len(args)}")
+    where = _where(resource, conditions)
+    order = ", ".join(f"{s.sql} {'DESC' if s.descending else 'ASC'}" for s in query.sort)
+    order_by = f" ORDER BY {order or resource.id_sql}"
+    joined = resource.joined_sql
+    base = resource.base_from_sql
+    if any(c.joined for c in query.filters) or any(s.sql in joined for s in query.sort):
+        base = None
+    offset = (query.page_number - 1) * query.page_size
+    page_args = [*args, query.page_size, offset] if resource.paginated else list(args)
+    limit = f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}" if resource.paginated else ""
+    if base is not None and resource.paginated:
+        ids = f"SELECT {resource.id_sql} FROM {base}{where}{order_by}{limit}"
+        page_sql = (
+            select_sql(resource)
+            + f" JOIN unnest(ARRAY({ids})) WITH ORDINALITY AS page_ids (id, position)"
+            + f" ON page_ids.id = {resource.id_sql} ORDER BY page_ids.position"
+        )
+    else:
+        page_sql = select_sql(resource) + where + order_by + limit
+    if resource.count_ignores_filters:
+        conditions, args = [], []
+    if not conditions and resource.unfiltered_count_sql is not None:
+        count = Statement(resource.unfiltered_count_sql, [])
+    else:
+        counted = base or resource.from_sql
+        count = Statement(f"SELECT count(*) FROM {counted}{_where(resource, conditions)}", args)
+    return Statement(page_sql, page_args), count
+
+
 async def fetch_by_keys(
     connection: Connection,
     resource: Resource,
@@ -285,26 +336,11 @@ class Api:
         query = self.query_parser(resource).parse(request.url.query, index=True)
         for condition in query.filters:
             condition.verify()
-        args: list[object] = []
-        conditions = [sql for c in query.filters if (sql := c.sql(args)) is not None]
-        if scope is not None:
-            args.append(scope[1])
-            conditions.append(f"{scope[0]} = ${len(args)}")
-        where = _where(resource, conditions)
-        order = ", ".join(f"{s.sql} {'DESC' if s.descending else 'ASC'}" for s in query.sort)
-        sql = select_sql(resource) + where + f" ORDER BY {order or resource.id_sql}"
-        page_args = list(args)
+        page, count = list_statements(resource, query, scope)
         offset = (query.page_number - 1) * query.page_size
-        if resource.paginated:
-            page_args += [query.page_size, offset]
-            sql += f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
         # no table has 2^63 rows: a page that far out is empty (the links still render)
-        rows = await connection.fetch(sql, *page_args) if offset < 2**63 else []
-        count_where = _where(resource, []) if resource.count_ignores_filters else where
-        count_args = [] if resource.count_ignores_filters else args
-        total = await connection.fetchval(
-            f"SELECT count(*) FROM {resource.from_sql}{count_where}", *count_args
-        )
+        rows = await connection.fetch(page.sql, *page.args) if offset < 2**63 else []
+        total = await connection.fetchval(count.sql, *count.args)
         included = await self._included(connection, request, resource, rows, query)
         renderer = Renderer(resource, base_url(request), query.fields)
         document: dict[str, Any] = {"data": [renderer.resource_object(row) for row in rows]}

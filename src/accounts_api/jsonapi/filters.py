@@ -52,6 +52,8 @@ class FilterCondition:
     values: list[str]
     build: Callable[[FilterCondition, list[object]], str | None]
     max_values: int = MAX_VALUES
+    # it reads a `joined` attribute (declaration.py): the list joins before it pages
+    joined: bool = False
 
     def verify(self) -> None:
         """Value checks run after all parameters parsed cleanly (contract §0.5, step 7)."""
@@ -71,11 +73,12 @@ def resolve_filter(
     if any("\x00" in value for value in values):
         return FilterCondition(name, values, _reject, max_values)
     table = _filter_table(resource)
-    builder = table.get(name)
-    if builder is None:
+    entry = table.get(name)
+    if entry is None:
         # contract §2.5: `contractor.name` reports `name is not allowed.`
         raise FilterNotAllowed(name.rsplit(".", 1)[-1])
-    return FilterCondition(name, values, builder, max_values)
+    builder, joined = entry
+    return FilterCondition(name, values, builder, max_values, joined)
 
 
 def accepted_names(resource: Resource) -> frozenset[str]:
@@ -103,10 +106,12 @@ def _reject(condition: FilterCondition, args: list[object]) -> str | None:
 
 
 Builder = Callable[[FilterCondition, list[object]], str | None]
-_TABLES: dict[int, tuple[Resource, dict[str, Builder]]] = {}
+# a filter name -> its builder, and whether it reads a joined attribute
+Table = dict[str, tuple[Builder, bool]]
+_TABLES: dict[int, tuple[Resource, Table]] = {}
 
 
-def _filter_table(resource: Resource) -> dict[str, Builder]:
+def _filter_table(resource: Resource) -> Table:
     # keyed by identity; the cached declaration is kept alive with its table, so its id
     # cannot be reused by another object
     cached = _TABLES.get(id(resource))
@@ -116,19 +121,21 @@ def _filter_table(resource: Resource) -> dict[str, Builder]:
     return cached[1]
 
 
-def _build_table(resource: Resource) -> dict[str, Builder]:
+def _build_table(resource: Resource) -> Table:
     key_cast = "::bigint" if resource.integer_keys else "::text"
-    table: dict[str, Builder] = {"id": _plain(resource.id_sql, _key_parser(resource), key_cast)}
+    table: Table = {"id": (_plain(resource.id_sql, _key_parser(resource), key_cast), False)}
     for name, sql in resource.plain_filters.items():
-        table[name] = _plain(sql, str, "::text")
+        table[name] = (_plain(sql, str, "::text"), False)
     for relationship in resource.relationships:
         if relationship.filterable:
-            table[f"{relationship.name}.id"] = _plain(relationship.fk_sql, _integer, "::bigint")
+            fk = _plain(relationship.fk_sql, _integer, "::bigint")
+            table[f"{relationship.name}.id"] = (fk, False)
     for attribute in (*resource.attributes, *resource.filter_only):
         if attribute.filter is None:
             continue
         for predicate in attribute.filter.predicates:
-            table[f"{attribute.name}_{predicate}"] = _ransack(attribute, predicate)
+            builder = _ransack(attribute, predicate)
+            table[f"{attribute.name}_{predicate}"] = (builder, attribute.joined)
     return table
 
 
@@ -157,7 +164,13 @@ def _plain(sql: str, parse: Callable[[str], object], cast: str) -> Builder:
                 parsed.append(parse(value))
             except BadValue:
                 raise InvalidFilterValue(condition.values, condition.name) from None
-        args.append([value for value in parsed if value is not None])
+        values = [value for value in parsed if value is not None]
+        if len(values) == 1:
+            # one value is `=`, not `= ANY`: the planner then knows the column is constant and
+            # an index on (column, x) gives the order of `sort=x` (contractor and balance)
+            args.append(values[0])
+            return f"{sql} = ${len(args)}{cast}"
+        args.append(values)
         return f"{sql} = ANY(${len(args)}{cast}[])"
 
     return build
@@ -172,6 +185,9 @@ def _ransack(attribute: Attribute, predicate: str) -> Builder:
         isinstance(value, str) for value in (attribute.enum_values or {}).values()
     ):
         cast = "::text"
+    # a key column is compared as it is (an integer of any width equals a bigint exactly), so
+    # that its index serves the filter; other columns are cast to the family's type
+    column_cast = "" if family is FilterFamily.FOREIGN_KEY else cast
 
     def build(condition: FilterCondition, args: list[object]) -> str | None:
         values = condition.values
@@ -187,7 +203,7 @@ def _ransack(attribute: Attribute, predicate: str) -> Builder:
                 return None  # contract §2.5: an empty list adds no condition
             args.append(parsed)
             operator = "= ANY" if predicate == "in" else "<> ALL"
-            return f"{column}{cast} {operator}(${len(args)}{cast}[])"
+            return f"{column}{column_cast} {operator}(${len(args)}{cast}[])"
         if predicate == "cont_any":
             if not parsed:
                 return None
@@ -200,7 +216,7 @@ def _ransack(attribute: Attribute, predicate: str) -> Builder:
             args.append(pattern[predicate])
             return f"{column} ILIKE ${len(args)}"
         args.append(value)
-        return f"{column}{cast} {_COMPARISON[predicate]} ${len(args)}{cast}"
+        return f"{column}{column_cast} {_COMPARISON[predicate]} ${len(args)}{cast}"
 
     return build
 

@@ -209,6 +209,12 @@ ACCOUNTS = Resource(
     type="accounts",
     path="accounts",
     from_sql="accounts a LEFT JOIN account_balance_notification_settings s ON s.account_id = a.id",
+    # at most one settings row per account: the join adds no row
+    base_from_sql="accounts a",
+    # migration 0006: kept by triggers, exact
+    unfiltered_count_sql=(
+        "SELECT sum(count)::bigint FROM row_counts WHERE table_name = 'accounts'"
+    ),
     id_sql="a.id",
     attributes=(
         Attribute(
@@ -263,6 +269,7 @@ ACCOUNTS = Resource(
             "balance_low_threshold",
             ValueType.DECIMAL,
             "s.low_threshold",
+            joined=True,
             sortable=False,
             filter=NUMBER,
             description="A balance below it notifies; less than balance-high-threshold.",
@@ -271,6 +278,7 @@ ACCOUNTS = Resource(
             "balance_high_threshold",
             ValueType.DECIMAL,
             "s.high_threshold",
+            joined=True,
             sortable=False,
             filter=NUMBER,
             description="A balance above it notifies.",
@@ -279,6 +287,7 @@ ACCOUNTS = Resource(
             "send_balance_notifications_to",
             ValueType.INT_ARRAY,
             "s.send_to",
+            joined=True,
             sortable=False,
             description="Contact ids told of threshold events; [] is stored as null.",
         ),
@@ -411,7 +420,7 @@ STORED = tuple(
 CREATE_DEFAULTS = {a.name: a.default for a in ACCOUNTS.attributes if a.default is not None}
 # - the row an update starts from, locked: the stored columns, the hidden invoice schedule,
 #   the settings row's attributes, and the whole row as the audit log's `object`.
-_SETTINGS = [a for a in ACCOUNTS.attributes if a.sql.startswith("s.")]
+_SETTINGS = [a for a in ACCOUNTS.attributes if a.joined]
 _CURRENT = (
     "SELECT a.id, a.balance, "
     + ", ".join(f"a.{column}" for column in STORED)
