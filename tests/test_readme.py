@@ -142,3 +142,9 @@ def test_the_readme_blocks_answer_what_the_readme_shows(
     assert len(printed) == len(expected), "\n".join(printed)
     for shown, answer in zip(expected, printed, strict=True):
         assert matches(shown, answer), f"README shows\n  {shown}\nthe service answered\n  {answer}"
+
+
+def test_the_first_run_shown_applies_every_migration() -> None:
+    every = migrate.revisions()
+    shown = f"Applied {len(every)} migrations ({', '.join(every)}): the database is at {every[-1]}."
+    assert shown in README.read_text()
