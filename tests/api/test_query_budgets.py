@@ -164,3 +164,32 @@ def test_nested_attempts_queries_do_not_grow_with_the_page(
     with_many = count(query_log, lambda: api.get(path))
     # one more than an index: the parent delivery must exist
     assert with_one == with_many <= INDEX_BUDGET + 1
+
+
+# issue 10: the contract's update example, which changes the name, max-balance and period:
+# BEGIN, the row locked with its lookups, the change with its audit and settings rows, the
+# answer's row, COMMIT
+UPDATE_BUDGET = 5
+
+
+def test_account_update_within_budget(api: Api, db: Db, query_log: QueryLog) -> None:
+    contractor = db.fetchval(
+        "INSERT INTO contractors (name, enabled, vendor, customer)"
+        " VALUES ('budget', true, true, false) RETURNING id"
+    )
+    body = {
+        "data": {
+            "type": "accounts",
+            "attributes": {"name": "budget", "currency": "USD"},
+            "relationships": {"contractor": {"data": {"type": "contractors", "id": contractor}}},
+        }
+    }
+    account = api.post(f"{PREFIX}/accounts", body).json()["data"]["id"]
+    max_balances = iter(range(20, 30))
+
+    def update() -> httpx.Response:
+        attributes = {"name": "name", "max-balance": next(max_balances), "invoice-period-id": 3}
+        document = {"data": {"type": "accounts", "id": int(account), "attributes": attributes}}
+        return api.put(f"{PREFIX}/accounts/{account}", document)
+
+    assert count(query_log, update) == UPDATE_BUDGET
