@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounts_api import metrics, reference_docs
 from accounts_api.auth import throttle
+from accounts_api.auth.admin_cache import AdminCache
 from accounts_api.auth.login import LoginPolicy, login_endpoint
 from accounts_api.auth.passwords import PasswordChecks
 from accounts_api.auth.policy import JwtAuthenticator
@@ -212,7 +213,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     database_url = settings.database_url
     secret = settings.secret_key()
-    authenticator = JwtAuthenticator(secret, settings.token_lifetime, settings.trusted_proxies)
+    # issue 10: the token's admin without a round trip, dropped at once when it changes
+    admin_cache = AdminCache(database_url, settings.database_session_settings())
+    authenticator = JwtAuthenticator(
+        secret, settings.token_lifetime, settings.trusted_proxies, admin_cache
+    )
     api = Api(
         REGISTRY,
         authenticator,
@@ -259,6 +264,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.database = Database(
             app.state.pool, settings.acquire_timeout, watch=metrics.pool_changed
         )
+        await admin_cache.start()
         try:
             if settings.deliver:
                 # issue 7: each process delivers notifications on connections of its own
@@ -268,6 +274,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else:
                 yield
         finally:
+            await admin_cache.stop()
             await app.state.database.close()
             metrics.process_exit()
 
@@ -281,6 +288,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     exception_handlers.update(dict.fromkeys(_CONFLICT_ERRORS, _database_conflict))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers)
     app.state.openapi = openapi
+    app.state.admin_cache = admin_cache
     app.add_middleware(MatchedEndpoint)
     app.add_middleware(
         RequestBounds,

@@ -30,8 +30,12 @@ def remote_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:
     """The first untrusted address among the peer and X-Forwarded-For, read from the right
     (contract §1.4, with Yeti's loopback-only proxies as the default setting)."""
     peer = request.client.host if request.client else ""
-    candidates = [peer]
     forwarded = request.headers.get("x-forwarded-for", "")
+    if not forwarded:
+        # the peer is the only candidate: whatever it is, it is the answer (issue 10: the
+        # access log and the authentication ask on every request; no address parsing)
+        return peer
+    candidates = [peer]
     candidates += [part.strip() for part in reversed(forwarded.split(",")) if part.strip()]
     addresses = [candidate for candidate in candidates if _is_address(candidate)]
     for address in addresses:

@@ -8,35 +8,55 @@ sends an empty body (docs/compatibility.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import msgspec
 from starlette.requests import Request
 
-from accounts_api.auth import admins, tokens
+from accounts_api.auth import tokens
 from accounts_api.auth.addresses import audit_ip, ip_allowed, remote_ip
+from accounts_api.auth.admin_cache import AdminCache
+from accounts_api.auth.admins import AdminUser
 from accounts_api.db.pool import Connection
 from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.declaration import Context
 from accounts_api.jsonapi.errors import AuthenticationRequired
 from accounts_api.settings import Network
 
+# tokens whose signature verified, at most this many kept (a valid token needs the secret)
+MAX_VERIFIED = 4096
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A token that verified against `token_key`'s signing key, and when it expires."""
+
+    admin_id: int
+    token_key: str | None
+    exp: float | None
+
 
 class JwtAuthenticator:
-    def __init__(self, secret: str, lifetime: int | None, trusted_proxies: Sequence[Network]):
+    """Issue 10: the admin comes from the process's cache (admin_cache.py), and a token whose
+    signature verified is not verified again while its admin's `token_key` (what signed it) is
+    unchanged; its `exp` is checked on every use."""
+
+    def __init__(
+        self,
+        secret: str,
+        lifetime: int | None,
+        trusted_proxies: Sequence[Network],
+        admins: AdminCache,
+    ):
         self.secret = secret
         self.lifetime = lifetime
         self.trusted_proxies = trusted_proxies
+        self.admins = admins
+        self._verified: dict[str, _Verified] = {}
 
     async def __call__(self, request: Request, connection: Connection) -> Context:
         token = await _token(request) or ""
-        try:
-            admin = await admins.by_id(connection, tokens.subject(token))
-            if admin is None:
-                raise AuthenticationRequired()
-            # the admin's own key: a revocation changed it (auth/tokens.py)
-            tokens.verify(token, tokens.signing_key(self.secret, admin.token_key), self.lifetime)
-        except tokens.InvalidToken:
-            raise AuthenticationRequired() from None
+        admin = await self._admin(token, connection)
         # contract §1.3: the allow-list is checked again on every request
         if not ip_allowed(admin.allowed_ips, remote_ip(request, self.trusted_proxies)):
             raise AuthenticationRequired()
@@ -44,6 +64,26 @@ class JwtAuthenticator:
         # which the outer middleware reads once the answer is sent)
         request.state.admin_id = admin.id
         return Context(admin_id=admin.id, ip=audit_ip(request, self.trusted_proxies))
+
+    async def _admin(self, token: str, connection: Connection) -> AdminUser:
+        known = self._verified.get(token)
+        if known is not None and not tokens.expired(known.exp):
+            admin = await self.admins.by_id(connection, known.admin_id)
+            if admin is not None and admin.token_key == known.token_key:
+                return admin
+        try:
+            admin = await self.admins.by_id(connection, tokens.subject(token))
+            if admin is None:
+                raise AuthenticationRequired()
+            # the admin's own key: a revocation changed it (auth/tokens.py)
+            key = tokens.signing_key(self.secret, admin.token_key)
+            exp = tokens.verify(token, key, self.lifetime)
+        except tokens.InvalidToken:
+            raise AuthenticationRequired() from None
+        if len(self._verified) >= MAX_VERIFIED:
+            self._verified.clear()
+        self._verified[token] = _Verified(admin.id, admin.token_key, exp)
+        return admin
 
 
 async def _token(request: Request) -> str | None:

@@ -56,13 +56,13 @@ def subject(token: str) -> int:
         raise InvalidToken("sub is not an admin id") from None
 
 
-def verify(token: str, key: SigningKey, lifetime: int | None) -> None:
+def verify(token: str, key: SigningKey, lifetime: int | None) -> float | None:
     """The signature, the audience and `exp`. `exp` is checked whenever present (contract §1.3:
     Yeti ignores it without a lifetime) and required when a lifetime is configured (Yeti accepts
-    a token without one); docs/compatibility.md."""
+    a token without one); docs/compatibility.md. Returns `exp` (None: the token never expires)."""
     required = ["aud", "exp"] if lifetime is not None else ["aud"]
     try:
-        jwt.decode(
+        claims = jwt.decode(
             token,
             key,
             algorithms=["HS256"],
@@ -71,3 +71,11 @@ def verify(token: str, key: SigningKey, lifetime: int | None) -> None:
         )
     except jwt.PyJWTError as error:
         raise InvalidToken(str(error)) from None
+    exp = claims.get("exp")
+    # PyJWT checked it is a number
+    return None if exp is None else float(exp)
+
+
+def expired(exp: float | None) -> bool:
+    """`exp` as PyJWT reads it (no leeway): a token is valid strictly before it."""
+    return exp is not None and exp <= time.time()

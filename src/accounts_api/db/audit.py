@@ -31,8 +31,39 @@ async def record(
     changes: Mapping[str, tuple[Any, Any]],
 ) -> None:
     await connection.execute(
+        insert_sql(1),
+        *values(
+            actor,
+            item_type=item_type,
+            item_id=item_id,
+            event=event,
+            previous=previous,
+            changes=changes,
+        ),
+    )
+
+
+def insert_sql(first: int) -> str:
+    """The INSERT of one row, its 7 parameters numbered from `first` (to run inside a writer's
+    own statement, as one of its CTEs)."""
+    parameters = ", ".join(f"${number}" for number in range(first, first + 7))
+    return (
         "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        f" VALUES ({parameters})"
+    )
+
+
+def values(
+    actor: Actor,
+    *,
+    item_type: str,
+    item_id: object,
+    event: str,
+    previous: Mapping[str, Any] | None,
+    changes: Mapping[str, tuple[Any, Any]],
+) -> list[object]:
+    """The parameters of `insert_sql`, in order."""
+    return [
         item_type,
         item_id,
         event,
@@ -40,7 +71,7 @@ async def record(
         dict(previous) if previous is not None else None,
         {key: list(pair) for key, pair in changes.items()},
         actor.ip,
-    )
+    ]
 
 
 async def record_rows(connection: Connection, actor: Actor, rows_sql: str, *args: object) -> None:

@@ -37,6 +37,15 @@ def _encode_json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+async def _keep_session(connection: Connection) -> None:
+    """The pool's reset on release (issue 10): nothing to send. asyncpg's default sends
+    `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, one more round trip per
+    request, for session state this service never leaves on a pooled connection: no advisory
+    locks, cursors, LISTEN or SET there (settings are given at connect, `server_settings`).
+    A transaction left open is still rolled back by asyncpg before this is called; LISTEN
+    lives on connections of their own (auth/admin_cache.py, delivery/)."""
+
+
 class Database:
     """The pool as the app uses it: a connection within `acquire_timeout`, else
     DatabaseUnavailable, never an endless wait."""
@@ -101,6 +110,7 @@ async def create_pool(
         min_size=0,
         max_size=size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings=dict(session_settings or {}),
         command_timeout=(
             statement_timeout + COMMAND_TIMEOUT_MARGIN if statement_timeout is not None else None

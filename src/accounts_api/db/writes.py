@@ -101,6 +101,27 @@ class Write:
             changes=changes,
         )
 
+    def audit_within(
+        self,
+        first_parameter: int,
+        item_type: str,
+        item_id: object,
+        event: str,
+        previous: Mapping[str, Any] | None,
+        changes: Mapping[str, tuple[Any, Any]],
+    ) -> tuple[str, list[object]]:
+        """The audit row as an INSERT and its parameters, numbered from `first_parameter`, for
+        the writer to run as a CTE of its own statement: the change and its record in one round
+        trip (issue 10)."""
+        return audit.insert_sql(first_parameter), audit.values(
+            self.actor,
+            item_type=item_type,
+            item_id=item_id,
+            event=event,
+            previous=previous,
+            changes=changes,
+        )
+
     async def audit_rows(self, rows_sql: str, *args: object) -> None:
         """Audit rows for many records at once: `rows_sql` selects item_type, item_id, event,
         object and object_changes (its parameters start at $3)."""

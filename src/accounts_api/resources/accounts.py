@@ -129,16 +129,35 @@ async def create(connection: Connection, context: Context, payload: WritePayload
 async def update(
     connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
-    current = await connection.fetchrow(_CURRENT, key)
+    """Two statements (issue 10): the row locked with the lookups its new values need, then
+    the change, its audit row and the settings row together."""
+    given = payload.values()
+    wanted = rules.candidates(given)
+    current = await connection.fetchrow(
+        _CURRENT,
+        key,
+        "contractor_id" in given,
+        wanted.contractor_id,
+        "name" in given,
+        wanted.name,
+        "uuid" in given,
+        wanted.uuid,
+        "external_id" in given,
+        wanted.external_id,
+    )
     if current is None:
         raise RecordNotFound(key)
     before = dict(current)
     account_id: int = before.pop("id")
     balance: Decimal = before.pop("balance")
     previous = before.pop("previous")
-    values = {**before, **payload.values()}
-    lookups = await _lookups(connection, values, account_id)
-    lookups.currency_id = before["currency_id"]
+    lookups = rules.Lookups(
+        contractor_exists=before.pop("contractor_exists"),
+        currency_id=before["currency_id"],
+        taken={name for name in ("name", "uuid", "external_id") if before.pop(f"{name}_taken")},
+        timezones=await valid_timezones(connection),
+    )
+    values = {**before, **given}
     errors, clean = rules.validate(values, lookups, creating=False)
     if clean["uuid"] is None and "uuid" not in errors:
         errors.add("uuid", "can't be blank")
@@ -150,25 +169,37 @@ async def update(
         )
         if (next_at, next_type) != (before["next_invoice_at"], before["next_invoice_type_id"]):
             changes["next_invoice_at"], changes["next_invoice_type_id"] = next_at, next_type
+    # contract §4.1: the settings row is rewritten on every update
+    settings_args = [
+        account_id,
+        clean["balance_low_threshold"],
+        clean["balance_high_threshold"],
+        clean["send_balance_notifications_to"],
+    ]
     write = Write(connection, context)
     if changes:
-        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=2))
-        with wire_errors(ACCOUNTS, UNIQUE_CONSTRAINTS):
-            await connection.execute(
-                f"UPDATE accounts SET {assignments}, updated_at = now() WHERE id = $1",
-                account_id,
-                *changes.values(),
-            )
-        await write.audit(
+        first = len(settings_args) + 1
+        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=first))
+        audit_sql, audit_args = write.audit_within(
+            first + len(changes),
             "Account",
             account_id,
             "update",
             previous=previous,
             changes=audit.changes_between(before, changes),
         )
-    # contract §4.1: the settings row is rewritten on every update; §7 (issue 7): new
-    # thresholds are checked against the balance at once
-    settings = await _save_settings(connection, account_id, clean)
+        with wire_errors(ACCOUNTS, UNIQUE_CONSTRAINTS):
+            settings = await connection.fetchrow(
+                f"WITH changed AS (UPDATE accounts SET {assignments}, updated_at = now()"
+                f" WHERE id = $1), audited AS ({audit_sql}), saved AS ({_SAVE_SETTINGS})"
+                " SELECT * FROM saved",
+                *settings_args,
+                *changes.values(),
+                *audit_args,
+            )
+    else:
+        settings = await connection.fetchrow(_SAVE_SETTINGS, *settings_args)
+    # §7 (issue 7): new thresholds are checked against the balance at once
     await write.check_thresholds(account_id, balance, settings)
 
 
@@ -421,10 +452,23 @@ CREATE_DEFAULTS = {a.name: a.default for a in ACCOUNTS.attributes if a.default i
 # - the row an update starts from, locked: the stored columns, the hidden invoice schedule,
 #   the settings row's attributes, and the whole row as the audit log's `object`.
 _SETTINGS = [a for a in ACCOUNTS.attributes if a.joined]
+#   With it, the lookups the update's values need (contract §3.1: does the contractor exist, is
+#   the name, uuid or external id another account's), for each value the request gives ($2,
+#   $4, $6, $8) or else the stored one: the same answers a query of their own would give.
 _CURRENT = (
     "SELECT a.id, a.balance, "
     + ", ".join(f"a.{column}" for column in STORED)
     + ", a.currency_id, a.next_invoice_at, a.next_invoice_type_id, "
     + ", ".join(f"{a.sql} AS {a.name}" for a in _SETTINGS)
-    + f", to_jsonb(a) AS previous FROM {ACCOUNTS.from_sql} WHERE a.id = $1 FOR UPDATE OF a"
+    + ", to_jsonb(a) AS previous,"
+    " EXISTS (SELECT 1 FROM contractors c"
+    "  WHERE c.id = CASE WHEN $2 THEN $3::bigint ELSE a.contractor_id END) AS contractor_exists,"
+    " EXISTS (SELECT 1 FROM accounts o"
+    "  WHERE o.name = CASE WHEN $4 THEN $5::text ELSE a.name END AND o.id <> a.id) AS name_taken,"
+    " EXISTS (SELECT 1 FROM accounts o"
+    "  WHERE o.uuid = CASE WHEN $6 THEN $7::uuid ELSE a.uuid END AND o.id <> a.id) AS uuid_taken,"
+    " EXISTS (SELECT 1 FROM accounts o"
+    "  WHERE o.external_id = CASE WHEN $8 THEN $9::bigint ELSE a.external_id END"
+    "  AND o.id <> a.id) AS external_id_taken"
+    + f" FROM {ACCOUNTS.from_sql} WHERE a.id = $1 FOR UPDATE OF a"
 )
