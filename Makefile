@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck clean
+.PHONY: run test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,16 @@ run: $(STAMP)
 ## workers, each test file on one of them, each worker with a database of its own
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+## bench: the benchmarks of docs/benchmarks.md, with wrk (Debian: apt-get install wrk): the
+## service against the bare handler, one hot account, then the lists at BENCH_ACCOUNTS accounts
+## (seeded once under var/bench-scale, kept: 10 million take about 20 minutes and a few GB)
+BENCH_ACCOUNTS ?= 10000000
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/hot.py
+	$(BIN)/python bench/scale.py --accounts $(BENCH_ACCOUNTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
