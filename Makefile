@@ -32,6 +32,7 @@ BENCH_ACCOUNTS ?= 10000000
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/runtime.py
 	$(BIN)/python bench/hot.py
 	$(BIN)/python bench/scale.py --accounts $(BENCH_ACCOUNTS)
 
