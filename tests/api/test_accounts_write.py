@@ -4,6 +4,7 @@ schedule, the audit log and the delete cascade."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.api.conftest import account_body
-from tests.conftest import BASE_URL, JSONAPI, Api, Db
+from tests.conftest import BASE_URL, JSONAPI, Api, Db, wait_until
 
 ACCOUNTS = "/api/rest/admin/accounts"
 FULL_UUID = "29161666-c29c-11e8-a11d-a088b4454590"
@@ -1103,3 +1104,42 @@ def test_the_stored_columns_derived_from_the_declaration_cover_the_table(db: Db)
     }
     assert set(STORED) | kept_by_the_service == table
     assert not set(STORED) & kept_by_the_service
+
+
+def test_update_judges_its_lookups_after_waiting_for_the_row_lock(
+    api: Api, db: Db, contractor_id: int, make_contractor: Callable[..., int]
+) -> None:
+    """Found in review (issue 10): lookups read in the statement that waits for the row lock
+    see the database as it was before the wait. A contractor deleted meanwhile must give the
+    contract's 422, not a foreign-key error (500)."""
+    created = api.post(ACCOUNTS, account_body(contractor_id))
+    assert created.status_code == 201, created.text
+    account = created.json()["data"]["id"]
+    doomed = make_contractor()
+    body = {
+        "data": {
+            "type": "accounts",
+            "id": account,
+            "relationships": {"contractor": {"data": {"type": "contractors", "id": str(doomed)}}},
+        }
+    }
+    answers: list[Any] = []
+    db.execute("BEGIN")
+    try:
+        db.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", int(account))
+        writer = threading.Thread(target=lambda: answers.append(api.put(member(account), body)))
+        writer.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        assert wait_until(lambda: db.fetchval(waiting) > 0), "the update never waited"
+        db.execute("DELETE FROM contractors WHERE id = $1", doomed)
+    finally:
+        db.execute("COMMIT")  # the delete commits as the lock is released
+    writer.join(60)
+
+    assert_errors(answers[0], 422, [invalid("contractor", "must exist", relationship=True)])
+    assert db.fetchval("SELECT contractor_id FROM accounts WHERE id = $1", int(account)) == (
+        contractor_id
+    )

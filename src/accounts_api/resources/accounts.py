@@ -129,34 +129,21 @@ async def create(connection: Connection, context: Context, payload: WritePayload
 async def update(
     connection: Connection, context: Context, key: object, payload: WritePayload
 ) -> None:
-    """Two statements (issue 10): the row locked with the lookups its new values need, then
-    the change, its audit row and the settings row together."""
+    """Three statements: the row locked, then the lookups its new values need, then the
+    change, its audit row and the settings row together (issue 10). The lookups come after the
+    lock, in a statement of their own: a statement that waited for the lock still reads what
+    was committed before it began (READ COMMITTED), so a contractor deleted, or a name taken or
+    freed, while it waited would be judged on stale data."""
     given = payload.values()
-    wanted = rules.candidates(given)
-    current = await connection.fetchrow(
-        _CURRENT,
-        key,
-        "contractor_id" in given,
-        wanted.contractor_id,
-        "name" in given,
-        wanted.name,
-        "uuid" in given,
-        wanted.uuid,
-        "external_id" in given,
-        wanted.external_id,
-    )
+    current = await connection.fetchrow(_CURRENT, key)
     if current is None:
         raise RecordNotFound(key)
     before = dict(current)
     account_id: int = before.pop("id")
     balance: Decimal = before.pop("balance")
     previous = before.pop("previous")
-    lookups = rules.Lookups(
-        contractor_exists=before.pop("contractor_exists"),
-        currency_id=before["currency_id"],
-        taken={name for name in ("name", "uuid", "external_id") if before.pop(f"{name}_taken")},
-        timezones=await valid_timezones(connection),
-    )
+    lookups = await _lookups(connection, {**before, **given}, account_id)
+    lookups.currency_id = before["currency_id"]
     values = {**before, **given}
     errors, clean = rules.validate(values, lookups, creating=False)
     if clean["uuid"] is None and "uuid" not in errors:
@@ -452,23 +439,11 @@ CREATE_DEFAULTS = {a.name: a.default for a in ACCOUNTS.attributes if a.default i
 # - the row an update starts from, locked: the stored columns, the hidden invoice schedule,
 #   the settings row's attributes, and the whole row as the audit log's `object`.
 _SETTINGS = [a for a in ACCOUNTS.attributes if a.joined]
-#   With it, the lookups the update's values need (contract §3.1: does the contractor exist, is
-#   the name, uuid or external id another account's), for each value the request gives ($2,
-#   $4, $6, $8) or else the stored one: the same answers a query of their own would give.
 _CURRENT = (
     "SELECT a.id, a.balance, "
     + ", ".join(f"a.{column}" for column in STORED)
     + ", a.currency_id, a.next_invoice_at, a.next_invoice_type_id, "
     + ", ".join(f"{a.sql} AS {a.name}" for a in _SETTINGS)
-    + ", to_jsonb(a) AS previous,"
-    " EXISTS (SELECT 1 FROM contractors c"
-    "  WHERE c.id = CASE WHEN $2 THEN $3::bigint ELSE a.contractor_id END) AS contractor_exists,"
-    " EXISTS (SELECT 1 FROM accounts o"
-    "  WHERE o.name = CASE WHEN $4 THEN $5::text ELSE a.name END AND o.id <> a.id) AS name_taken,"
-    " EXISTS (SELECT 1 FROM accounts o"
-    "  WHERE o.uuid = CASE WHEN $6 THEN $7::uuid ELSE a.uuid END AND o.id <> a.id) AS uuid_taken,"
-    " EXISTS (SELECT 1 FROM accounts o"
-    "  WHERE o.external_id = CASE WHEN $8 THEN $9::bigint ELSE a.external_id END"
-    "  AND o.id <> a.id) AS external_id_taken"
+    + ", to_jsonb(a) AS previous"
     + f" FROM {ACCOUNTS.from_sql} WHERE a.id = $1 FOR UPDATE OF a"
 )
