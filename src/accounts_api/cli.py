@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -126,9 +126,26 @@ def _address(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _supervisor_class() -> type[Any]:
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        """uvicorn's supervisor of `--workers N`, which stops accepting at once on SIGTERM or
+        SIGINT: it closes its own copy of the listening socket before it asks the workers to
+        stop (each closes its copy as its shutdown begins). With the supervisor's copy open,
+        the kernel went on accepting connections that no worker would ever serve, until the
+        supervisor exited: a client, or a proxy's POST, then waited and got reset."""
+
+        def terminate_all(self) -> None:
+            for sock in self.sockets:
+                sock.close()
+            super().terminate_all()
+
+    return Supervisor
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     # uvicorn answers SIGTERM by re-sending it with the default action once it has shut down
     # gracefully, which would end the process without its exit hooks (the embedded server's
@@ -174,7 +191,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     # as uvicorn.run, but on the socket bound above
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, after the graceful shutdown
         if args.workers > 1:
-            Multiprocess(config, sockets=[listener]).run()
+            _supervisor_class()(config, sockets=[listener]).run()
             return 0
         server.run(sockets=[listener])
     return 0 if server.started else 1
