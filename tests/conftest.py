@@ -383,6 +383,20 @@ def wait_until(condition: Callable[[], bool], timeout: float = SERVER_DEADLINE) 
     return condition()
 
 
+def lock_waiters(db: Db) -> int:
+    """Sessions of the test database waiting for a lock, now. Inside a transaction PostgreSQL
+    keeps its first reading of pg_stat_activity until the transaction ends
+    (stats_fetch_consistency): a test holding the lock in `db` must clear that snapshot to see
+    a waiter arrive."""
+    db.execute("SELECT pg_stat_clear_snapshot()")
+    return int(
+        db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    )
+
+
 @pytest.fixture(scope="module")
 def server_url(database_url: str, admin_id: int) -> Iterator[str]:
     """The app under uvicorn on a free loopback port, in a thread of the test process, on the

@@ -41,6 +41,7 @@ from tests.conftest import (
     Api,
     Db,
     free_port,
+    lock_waiters,
     run,
     wait_until,
 )
@@ -951,13 +952,17 @@ class InFlight:
         self.db = db
         self.response: httpx.Response | Exception | None = None
         db.execute("BEGIN")
-        db.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", int(account))
-        self.thread = threading.Thread(target=self._send, args=(service, token, account))
-        self.thread.start()
-        # the request reached PostgreSQL and waits there for the lock
-        assert wait_until(lambda: self.waiting() >= 1), (
-            f"the request never waited for the lock: {self.waiting()} {self.response}"
-        )
+        try:
+            db.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", int(account))
+            self.thread = threading.Thread(target=self._send, args=(service, token, account))
+            self.thread.start()
+            # the request reached PostgreSQL and waits there for the lock
+            assert wait_until(lambda: self.waiting() >= 1), (
+                f"the request never waited for the lock: {self.response}"
+            )
+        except BaseException:
+            db.execute("ROLLBACK")  # the next tests' statements are not to run in it
+            raise
 
     def _send(self, service: Service, token: str, account: str) -> None:
         try:
@@ -966,12 +971,7 @@ class InFlight:
             self.response = error
 
     def waiting(self) -> int:
-        return int(
-            self.db.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
+        return lock_waiters(self.db)
 
     def release(self) -> None:
         self.db.execute("ROLLBACK")

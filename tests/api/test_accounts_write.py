@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.api.conftest import account_body
-from tests.conftest import BASE_URL, JSONAPI, Api, Db, wait_until
+from tests.conftest import BASE_URL, JSONAPI, Api, Db, lock_waiters, wait_until
 
 ACCOUNTS = "/api/rest/admin/accounts"
 FULL_UUID = "29161666-c29c-11e8-a11d-a088b4454590"
@@ -1129,11 +1129,7 @@ def test_update_judges_its_lookups_after_waiting_for_the_row_lock(
         db.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", int(account))
         writer = threading.Thread(target=lambda: answers.append(api.put(member(account), body)))
         writer.start()
-        waiting = (
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        assert wait_until(lambda: db.fetchval(waiting) > 0), "the update never waited"
+        assert wait_until(lambda: lock_waiters(db) > 0), "the update never waited"
         db.execute("DELETE FROM contractors WHERE id = $1", doomed)
     finally:
         db.execute("COMMIT")  # the delete commits as the lock is released

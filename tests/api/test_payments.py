@@ -26,7 +26,7 @@ from tests.api.money_checks import (
     ledger,
     state,
 )
-from tests.conftest import BASE_URL, JSONAPI, Api, Db, wait_until
+from tests.conftest import BASE_URL, JSONAPI, Api, Db, lock_waiters, wait_until
 
 PAYMENTS = f"{PREFIX}/payments"
 ACCOUNTS = f"{PREFIX}/accounts"
@@ -775,15 +775,6 @@ class Background:
         assert not self.thread.is_alive(), "the request did not finish"
         assert "error" not in self.result, self.result.get("error")
         return self.result["response"]
-
-
-def lock_waiters(db: Db) -> int:
-    return int(
-        db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-    )
 
 
 def wait_for_lock_waiter(db: Db) -> None:

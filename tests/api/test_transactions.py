@@ -26,7 +26,7 @@ from tests.api.money_checks import (
     ledger,
     state,
 )
-from tests.conftest import BASE_URL, JSONAPI, Api, Db, wait_until
+from tests.conftest import BASE_URL, JSONAPI, Api, Db, lock_waiters, wait_until
 
 TRANSACTIONS = f"{PREFIX}/transactions"
 ACCOUNTS = f"{PREFIX}/accounts"
@@ -602,11 +602,7 @@ class Background:
 
 
 def wait_for_lock_waiter(db: Db) -> None:
-    sql = (
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    assert wait_until(lambda: db.fetchval(sql) > 0), "no request waits for the row lock"
+    assert wait_until(lambda: lock_waiters(db) > 0), "no request waits for the row lock"
 
 
 def test_a_transaction_locks_and_changes_only_its_account(
