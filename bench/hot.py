@@ -16,12 +16,8 @@ as a Markdown table, and checks the money afterwards:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -29,12 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import (
-    JSONAPI,
     call,
+    lua,
     p99_ms,
     requests_per_second,
     seed,
     serving,
+    work_directory,
     wrk_arguments,
     wrk_run,
 )
@@ -59,14 +56,8 @@ end
 
 
 def script(directory: Path, name: str, method: str, body: object) -> Path:
-    path = directory / f"{name}.lua"
-    payload = json.dumps(body).replace("\\", "\\\\").replace('"', '\\"')
-    path.write_text(
-        f'wrk.method = "{method}"\n'
-        f'wrk.body = "{payload}"\n'
-        f'wrk.headers["Content-Type"] = "{JSONAPI}"\n' + _COUNTING
-    )
-    return path
+    """run.py's wrk script, counting the 2xx answers."""
+    return lua(directory, name, method, body, more=_COUNTING)
 
 
 def answered(output: str) -> int:
@@ -79,116 +70,111 @@ def main() -> int:
     # this benchmark's defaults; the command line's own options come later and win
     sys.argv[1:1] = ["--connections", "32", "--runs", "1"]
     args = wrk_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
-    work = Path(tempfile.mkdtemp(prefix="accounts-api-hot-", dir="/tmp"))
-    os.chmod(work, 0o755)
-    try:
-        with serving(work, args.workers) as (base, token):
-            _, account = seed(base, token)
-            linked = {"account": {"data": {"type": "accounts", "id": account}}}
-            cases = [
-                (
-                    "PUT a balance correction",
+    with work_directory("hot") as work, serving(work, args.workers) as (base, token):
+        _, account = seed(base, token)
+        linked = {"account": {"data": {"type": "accounts", "id": account}}}
+        cases = [
+            (
+                "PUT a balance correction",
+                "correction",
+                f"{PREFIX}/accounts/{account}/balance-correction",
+                script(
+                    work,
                     "correction",
-                    f"{PREFIX}/accounts/{account}/balance-correction",
-                    script(
-                        work,
-                        "correction",
-                        "PUT",
-                        {
-                            "data": {
-                                "type": "balance-correction",
-                                "id": account,
-                                "attributes": {"correction": str(AMOUNT)},
-                            }
-                        },
-                    ),
-                    AMOUNT,
+                    "PUT",
+                    {
+                        "data": {
+                            "type": "balance-correction",
+                            "id": account,
+                            "attributes": {"correction": str(AMOUNT)},
+                        }
+                    },
                 ),
-                (
-                    "POST a payment",
+                AMOUNT,
+            ),
+            (
+                "POST a payment",
+                "payment",
+                f"{PREFIX}/payments",
+                script(
+                    work,
                     "payment",
-                    f"{PREFIX}/payments",
-                    script(
-                        work,
-                        "payment",
-                        "POST",
-                        {
-                            "data": {
-                                "type": "payments",
-                                "attributes": {"amount": str(AMOUNT)},
-                                "relationships": linked,
-                            }
-                        },
-                    ),
-                    AMOUNT,
+                    "POST",
+                    {
+                        "data": {
+                            "type": "payments",
+                            "attributes": {"amount": str(AMOUNT)},
+                            "relationships": linked,
+                        }
+                    },
                 ),
-                (
-                    "POST a transaction",
+                AMOUNT,
+            ),
+            (
+                "POST a transaction",
+                "transaction",
+                f"{PREFIX}/transactions",
+                script(
+                    work,
                     "transaction",
-                    f"{PREFIX}/transactions",
-                    script(
-                        work,
-                        "transaction",
-                        "POST",
-                        {
-                            "data": {
-                                "type": "transactions",
-                                "attributes": {"amount": str(AMOUNT)},
-                                "relationships": linked,
-                            }
-                        },
-                    ),
-                    -AMOUNT,
+                    "POST",
+                    {
+                        "data": {
+                            "type": "transactions",
+                            "attributes": {"amount": str(AMOUNT)},
+                            "relationships": linked,
+                        }
+                    },
                 ),
-            ]
-            print(
-                f"| one account, {args.connections} connections, {args.workers} workers"
-                " | requests/s | p99 ms | answered 2xx |"
-            )
-            print("|---|---:|---:|---:|")
-            answers: dict[str, int] = {}
-            for name, kind, path, lua, _ in cases:
-                for _ in range(args.runs):
-                    output = wrk_run(f"{base}{path}", token, lua, args)
-                    answers[kind] = answers.get(kind, 0) + answered(output)
-                    rate, p99 = requests_per_second(output), p99_ms(output)
-                    print(f"| {name} | {rate:,.0f} | {p99:.1f} | {answered(output):,} |")
-            # the writes in flight when wrk stopped are still being done
-            time.sleep(2)
-            expected = Decimal(0)
-            problems = []
-            for _, kind, _, _, effect in cases:
-                entries = call(
-                    base,
-                    "GET",
-                    f"{PREFIX}/accounts/{account}/ledger-entries?filter%5Bkind_eq%5D={kind}"
-                    "&page%5Bsize%5D=1",
-                    token,
-                )["meta"]["total-count"]
-                count = answers[kind]
-                print(f"{kind}: {count:,} answered 2xx, {entries:,} in the ledger")
-                if not count <= entries <= count + args.connections * args.runs:
-                    problems.append(f"{kind}: {count} answered, {entries} in the ledger")
-                expected += effect * entries
-            balance = Decimal(
-                call(base, "GET", f"{PREFIX}/accounts/{account}", token)["data"]["attributes"][
-                    "balance"
-                ]
-            )
-            last = call(
+                -AMOUNT,
+            ),
+        ]
+        print(
+            f"| one account, {args.connections} connections, {args.workers} workers"
+            " | requests/s | p99 ms | answered 2xx |"
+        )
+        print("|---|---:|---:|---:|")
+        answers: dict[str, int] = {}
+        for name, kind, path, lua, _ in cases:
+            for _ in range(args.runs):
+                output = wrk_run(f"{base}{path}", token, lua, args)
+                answers[kind] = answers.get(kind, 0) + answered(output)
+                rate, p99 = requests_per_second(output), p99_ms(output)
+                print(f"| {name} | {rate:,.0f} | {p99:.1f} | {answered(output):,} |")
+        # the writes in flight when wrk stopped are still being done
+        time.sleep(2)
+        expected = Decimal(0)
+        problems = []
+        for _, kind, _, _, effect in cases:
+            entries = call(
                 base,
                 "GET",
-                f"{PREFIX}/accounts/{account}/ledger-entries?sort=-id&page%5Bsize%5D=1",
+                f"{PREFIX}/accounts/{account}/ledger-entries?filter%5Bkind_eq%5D={kind}"
+                "&page%5Bsize%5D=1",
                 token,
-            )["data"][0]["attributes"]["balance-after"]
-            if balance != expected or Decimal(last) != balance:
-                problems.append(
-                    f"balance {balance}, ledger entries imply {expected}, last entry {last}"
-                )
-            print(f"\nbalance {balance}: " + ("exact" if not problems else "; ".join(problems)))
-            return 1 if problems else 0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            )["meta"]["total-count"]
+            count = answers[kind]
+            print(f"{kind}: {count:,} answered 2xx, {entries:,} in the ledger")
+            if not count <= entries <= count + args.connections * args.runs:
+                problems.append(f"{kind}: {count} answered, {entries} in the ledger")
+            expected += effect * entries
+        balance = Decimal(
+            call(base, "GET", f"{PREFIX}/accounts/{account}", token)["data"]["attributes"][
+                "balance"
+            ]
+        )
+        last = call(
+            base,
+            "GET",
+            f"{PREFIX}/accounts/{account}/ledger-entries?sort=-id&page%5Bsize%5D=1",
+            token,
+        )["data"][0]["attributes"]["balance-after"]
+        if balance != expected or Decimal(last) != balance:
+            problems.append(
+                f"balance {balance}, ledger entries imply {expected}, last entry {last}"
+            )
+        print(f"\nbalance {balance}: " + ("exact" if not problems else "; ".join(problems)))
+        return 1 if problems else 0
 
 
 if __name__ == "__main__":

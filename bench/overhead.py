@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +24,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-from run import free_port, lua, p99_ms, requests_per_second, seed, serving, wrk_arguments, wrk_run
+from run import (
+    free_port,
+    lua,
+    p99_ms,
+    requests_per_second,
+    seed,
+    serving,
+    work_directory,
+    wrk_arguments,
+    wrk_run,
+)
 
 from accounts_api.db import embedded
 
@@ -99,85 +107,78 @@ class PeakMemory:
 
 def main() -> int:
     args = wrk_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
-    work = Path(tempfile.mkdtemp(prefix="accounts-api-overhead-", dir="/tmp"))
-    os.chmod(work, 0o755)
-    try:
-        with serving(work, args.workers) as (base, token):
-            _, account = seed(base, token)
-            database_url = embedded.start(work / "var")
-            port = int(base.rsplit(":", 1)[1])
-            # the service's workers: children of the supervisor, which holds the socket too
-            service = [c for p in workers_on(port) for c in p.children()] or workers_on(port)
-            with bare_serving(database_url, args.workers) as bare:
-                put = lua(
-                    work,
-                    "put",
-                    "PUT",
-                    {
-                        "data": {
-                            "type": "accounts",
-                            "id": int(account),
-                            "attributes": {
-                                "name": "name",
-                                "max-balance": 20,
-                                "invoice-period-id": 3,
-                            },
-                        }
-                    },
-                )
-                pay = lua(
-                    work,
-                    "pay",
-                    "POST",
-                    {
-                        "data": {
-                            "type": "payments",
-                            "attributes": {"amount": "0.01"},
-                            "relationships": {
-                                "account": {"data": {"type": "accounts", "id": account}}
-                            },
-                        }
-                    },
-                )
-                cases = [
-                    ("GET one account", f"/api/rest/admin/accounts/{account}", None),
-                    ("PUT one account", f"/api/rest/admin/accounts/{account}", put),
-                    (
-                        "GET 50 with include=contractor",
-                        "/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
-                        None,
-                    ),
-                    ("POST a payment", "/api/rest/admin/payments", pay),
-                ]
-                memory = PeakMemory(service)
-                print(
-                    f"| request | service req/s | bare req/s | service/bare |"
-                    f" service p99 ms | bare p99 ms |  (median of {args.runs})"
-                )
-                print("|---|---:|---:|---:|---:|---:|")
-                with memory.sampling():
-                    for name, path, script in cases:
-                        ours, theirs, our_p99, their_p99 = [], [], [], []
-                        for _ in range(args.runs):
-                            output = wrk_run(f"{base}{path}", token, script, args)
-                            ours.append(requests_per_second(output))
-                            our_p99.append(p99_ms(output))
-                            output = wrk_run(f"{bare}{path}", token, script, args)
-                            theirs.append(requests_per_second(output))
-                            their_p99.append(p99_ms(output))
-                        service_rate = statistics.median(ours)
-                        bare_rate = statistics.median(theirs)
-                        print(
-                            f"| {name} | {service_rate:,.0f} | {bare_rate:,.0f} |"
-                            f" {service_rate / bare_rate:.2f} |"
-                            f" {statistics.median(our_p99):.1f} |"
-                            f" {statistics.median(their_p99):.1f} |",
-                            flush=True,
-                        )
-                peaks = ", ".join(f"{rss / 2**20:.0f}" for rss in sorted(memory.peak.values()))
-                print(f"\npeak RSS per service worker under load (MiB): {peaks}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with work_directory("overhead") as work, serving(work, args.workers) as (base, token):
+        _, account = seed(base, token)
+        database_url = embedded.start(work / "var")
+        port = int(base.rsplit(":", 1)[1])
+        # the service's workers: children of the supervisor, which holds the socket too
+        service = [c for p in workers_on(port) for c in p.children()] or workers_on(port)
+        with bare_serving(database_url, args.workers) as bare:
+            put = lua(
+                work,
+                "put",
+                "PUT",
+                {
+                    "data": {
+                        "type": "accounts",
+                        "id": int(account),
+                        "attributes": {
+                            "name": "name",
+                            "max-balance": 20,
+                            "invoice-period-id": 3,
+                        },
+                    }
+                },
+            )
+            pay = lua(
+                work,
+                "pay",
+                "POST",
+                {
+                    "data": {
+                        "type": "payments",
+                        "attributes": {"amount": "0.01"},
+                        "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
+                    }
+                },
+            )
+            cases = [
+                ("GET one account", f"/api/rest/admin/accounts/{account}", None),
+                ("PUT one account", f"/api/rest/admin/accounts/{account}", put),
+                (
+                    "GET 50 with include=contractor",
+                    "/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
+                    None,
+                ),
+                ("POST a payment", "/api/rest/admin/payments", pay),
+            ]
+            memory = PeakMemory(service)
+            print(
+                f"| request | service req/s | bare req/s | service/bare |"
+                f" service p99 ms | bare p99 ms |  (median of {args.runs})"
+            )
+            print("|---|---:|---:|---:|---:|---:|")
+            with memory.sampling():
+                for name, path, script in cases:
+                    ours, theirs, our_p99, their_p99 = [], [], [], []
+                    for _ in range(args.runs):
+                        output = wrk_run(f"{base}{path}", token, script, args)
+                        ours.append(requests_per_second(output))
+                        our_p99.append(p99_ms(output))
+                        output = wrk_run(f"{bare}{path}", token, script, args)
+                        theirs.append(requests_per_second(output))
+                        their_p99.append(p99_ms(output))
+                    service_rate = statistics.median(ours)
+                    bare_rate = statistics.median(theirs)
+                    print(
+                        f"| {name} | {service_rate:,.0f} | {bare_rate:,.0f} |"
+                        f" {service_rate / bare_rate:.2f} |"
+                        f" {statistics.median(our_p99):.1f} |"
+                        f" {statistics.median(their_p99):.1f} |",
+                        flush=True,
+                    )
+            peaks = ", ".join(f"{rss / 2**20:.0f}" for rss in sorted(memory.peak.values()))
+            print(f"\npeak RSS per service worker under load (MiB): {peaks}")
     return 0
 
 

@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +38,7 @@ from run import (
     requests_per_second,
     seed,
     serving,
+    work_directory,
     wrk_arguments,
     wrk_run,
 )
@@ -123,18 +121,16 @@ def main() -> int:
     parser.add_argument("--before", default="8c750ea", help="the revision before the pipeline")
     args = wrk_arguments(parser)
 
-    work = Path(tempfile.mkdtemp(prefix="accounts-api-pipeline-", dir="/tmp"))
-    os.chmod(work, 0o755)
-    before_source = work / "before"
-    before_source.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", args.before, "src"], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(before_source)], input=archive, check=True)
-    (work / "b").mkdir()
-    (work / "a").mkdir()
-    results: dict[str, list[tuple[float, float]]] = {}
-    try:
+    with work_directory("pipeline") as work:
+        before_source = work / "before"
+        before_source.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.before, "src"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(before_source)], input=archive, check=True)
+        (work / "b").mkdir()
+        (work / "a").mkdir()
+        results: dict[str, list[tuple[float, float]]] = {}
         with (
             server(before_source, work / "b", args.workers, with_thresholds=False) as before,
             server(ROOT, work / "a", args.workers, with_thresholds=True) as after,
@@ -171,8 +167,6 @@ def main() -> int:
             payments = call(
                 after.base, "GET", f"/api/rest/admin/payments?{account_filter}", after.token
             )["meta"]["total-count"]
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print(f"| request | requests/s (median of {args.runs}) | p99 ms (median) |")
     print("|---|---:|---:|")
     for name, runs in results.items():

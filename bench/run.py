@@ -135,15 +135,28 @@ def wrk(url: str, token: str, script: Path | None, args: argparse.Namespace) -> 
     return requests_per_second(wrk_run(url, token, script, args))
 
 
-def lua(directory: Path, name: str, method: str, body: object) -> Path:
+def lua(directory: Path, name: str, method: str, body: object, more: str = "") -> Path:
+    """A wrk script sending `body` as JSON:API with `method`; `more` is Lua to add (hooks)."""
     path = directory / f"{name}.lua"
     payload = json.dumps(body).replace("\\", "\\\\").replace('"', '\\"')
     path.write_text(
         f'wrk.method = "{method}"\n'
         f'wrk.body = "{payload}"\n'
-        f'wrk.headers["Content-Type"] = "{JSONAPI}"\n'
+        f'wrk.headers["Content-Type"] = "{JSONAPI}"\n' + more
     )
     return path
+
+
+@contextmanager
+def work_directory(name: str) -> Iterator[Path]:
+    """A fresh directory under /tmp for a benchmark's servers, removed afterwards. Readable by
+    all: run as root, the embedded PostgreSQL runs as a user of its own."""
+    work = Path(tempfile.mkdtemp(prefix=f"accounts-api-{name}-", dir="/tmp"))
+    os.chmod(work, 0o755)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def wrk_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
@@ -204,46 +217,41 @@ def serving(work: Path, workers: int, source: Path | None = None) -> Iterator[tu
 
 def main() -> int:
     args = wrk_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
-    work = Path(tempfile.mkdtemp(prefix="accounts-api-bench-", dir="/tmp"))
-    os.chmod(work, 0o755)
-    try:
-        with serving(work, args.workers) as (base, token):
-            _, account = seed(base, token)
-            put = lua(
-                work,
-                "put",
-                "PUT",
-                {"data": {"type": "accounts", "id": account, "attributes": {"max-balance": 20}}},
-            )
-            pay = lua(
-                work,
-                "pay",
-                "POST",
-                {
-                    "data": {
-                        "type": "payments",
-                        "attributes": {"amount": "0.01"},
-                        "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
-                    }
-                },
-            )
-            cases = [
-                ("GET one account", f"{base}/api/rest/admin/accounts/{account}", None),
-                ("PUT one account", f"{base}/api/rest/admin/accounts/{account}", put),
-                (
-                    "GET 50 with include=contractor",
-                    f"{base}/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
-                    None,
-                ),
-                ("POST a payment", f"{base}/api/rest/admin/payments", pay),
-            ]
-            print(f"| request | requests/s (median of {args.runs}) |")
-            print("|---|---:|")
-            for name, url, script in cases:
-                rates = [wrk(url, token, script, args) for _ in range(args.runs)]
-                print(f"| {name} | {statistics.median(rates):,.0f} |", flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with work_directory("bench") as work, serving(work, args.workers) as (base, token):
+        _, account = seed(base, token)
+        put = lua(
+            work,
+            "put",
+            "PUT",
+            {"data": {"type": "accounts", "id": account, "attributes": {"max-balance": 20}}},
+        )
+        pay = lua(
+            work,
+            "pay",
+            "POST",
+            {
+                "data": {
+                    "type": "payments",
+                    "attributes": {"amount": "0.01"},
+                    "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
+                }
+            },
+        )
+        cases = [
+            ("GET one account", f"{base}/api/rest/admin/accounts/{account}", None),
+            ("PUT one account", f"{base}/api/rest/admin/accounts/{account}", put),
+            (
+                "GET 50 with include=contractor",
+                f"{base}/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
+                None,
+            ),
+            ("POST a payment", f"{base}/api/rest/admin/payments", pay),
+        ]
+        print(f"| request | requests/s (median of {args.runs}) |")
+        print("|---|---:|")
+        for name, url, script in cases:
+            rates = [wrk(url, token, script, args) for _ in range(args.runs)]
+            print(f"| {name} | {statistics.median(rates):,.0f} |", flush=True)
     return 0
 
 

@@ -17,11 +17,9 @@ import http.client
 import json
 import statistics
 import sys
-import tempfile
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from run import seed, serving
+from run import seed, serving, work_directory
 
 ACCOUNTS = "/api/rest/admin/accounts"
 
@@ -57,8 +55,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="accounts-api-runtime-"))
-    with serving(work, 1) as (base, token):
+    with work_directory("runtime") as work, serving(work, 1) as (base, token):
         _, account = seed(base, token)
         path = f"{ACCOUNTS}/{account}"
         updates = [
