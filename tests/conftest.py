@@ -344,20 +344,32 @@ RESTRICTED = "restricted-admin"
 RESTRICTED_PASSWORD = "restricted-password"
 
 
-@pytest.fixture
-def restricted_admin(db: Db, admin_id: int) -> Iterator[int]:
-    """A second admin allowed only from 10.0.0.0/8 (contract §1.4)."""
-    db.execute("DELETE FROM admin_users WHERE username = $1", RESTRICTED)
+@contextmanager
+def an_admin(
+    db: Db, username: str, password: str, allowed_ips: list[str] | None = None
+) -> Iterator[int]:
+    """An admin of the test database besides the session's, for the block; its id."""
+    db.execute("DELETE FROM admin_users WHERE username = $1", username)
     admin = int(
         db.fetchval(
             "INSERT INTO admin_users (username, password_hash, allowed_ips)"
-            " VALUES ($1, $2, '{10.0.0.0/8}'::cidr[]) RETURNING id",
-            RESTRICTED,
-            hash_password(RESTRICTED_PASSWORD),
+            " VALUES ($1, $2, $3::cidr[]) RETURNING id",
+            username,
+            hash_password(password),
+            allowed_ips,
         )
     )
-    yield admin
-    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+    try:
+        yield admin
+    finally:
+        db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+
+
+@pytest.fixture
+def restricted_admin(db: Db, admin_id: int) -> Iterator[int]:
+    """A second admin allowed only from 10.0.0.0/8 (contract §1.4)."""
+    with an_admin(db, RESTRICTED, RESTRICTED_PASSWORD, ["10.0.0.0/8"]) as admin:
+        yield admin
     db.execute("DELETE FROM login_throttle")
 
 

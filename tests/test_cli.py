@@ -40,6 +40,7 @@ from tests.conftest import (
     SECRET,
     Api,
     Db,
+    an_admin,
     free_port,
     lock_waiters,
     run,
@@ -546,16 +547,8 @@ ANOTHER_ADMIN = "cli-revocable-admin"
 def another_admin(db: Db, api: Api) -> Iterator[int]:
     """An admin of the test database whose tokens these tests revoke (the session's own admin
     keeps its tokens); `api` is the session's app, for HTTP checks."""
-    db.execute("DELETE FROM admin_users WHERE username = $1", ANOTHER_ADMIN)
-    admin = int(
-        db.fetchval(
-            "INSERT INTO admin_users (username, password_hash) VALUES ($1, $2) RETURNING id",
-            ANOTHER_ADMIN,
-            hash_password("old password"),
-        )
-    )
-    yield admin
-    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+    with an_admin(db, ANOTHER_ADMIN, "old password") as admin:
+        yield admin
 
 
 def login_as(api: Api, password: str, username: str = ANOTHER_ADMIN) -> httpx.Response:

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from accounts_api import logs
-from accounts_api.auth.passwords import hash_password
 from accounts_api.settings import ConfigurationError, Settings
-from tests.conftest import SECRET, Db, wait_until
+from tests.conftest import SECRET, Db, an_admin, wait_until
 from tests.test_cli import ACCOUNTS, AUTH, Service, serving, token_of
 from tests.test_metrics import samples, value
 
@@ -30,16 +29,8 @@ PASSWORD = "Pw-for-the-logs-test-5f2c9e"
 
 @pytest.fixture
 def observed_admin(db: Db) -> Iterator[int]:
-    db.execute("DELETE FROM admin_users WHERE username = $1", OBSERVED)
-    admin = int(
-        db.fetchval(
-            "INSERT INTO admin_users (username, password_hash) VALUES ($1, $2) RETURNING id",
-            OBSERVED,
-            hash_password(PASSWORD),
-        )
-    )
-    yield admin
-    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+    with an_admin(db, OBSERVED, PASSWORD) as admin:
+        yield admin
 
 
 def start(tmp_path: Path, database_url: str, *args: str, **env: str) -> Service:

@@ -16,11 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
-from tests.conftest import JSONAPI, SECRET, Db, client_for, settings_for, wait_until
+from tests.conftest import JSONAPI, SECRET, Db, an_admin, client_for, settings_for, wait_until
 
 from accounts_api import cli
 from accounts_api.auth import admin_cache, tokens
-from accounts_api.auth.passwords import hash_password
 from accounts_api.settings import Settings
 
 ACCOUNTS = "/api/rest/admin/accounts"
@@ -34,16 +33,8 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def cached_admin(db: Db) -> Iterator[int]:
-    db.execute("DELETE FROM admin_users WHERE username = $1", CACHED)
-    admin = int(
-        db.fetchval(
-            "INSERT INTO admin_users (username, password_hash) VALUES ($1, $2) RETURNING id",
-            CACHED,
-            hash_password("old-password"),
-        )
-    )
-    yield admin
-    db.execute("DELETE FROM admin_users WHERE id = $1", admin)
+    with an_admin(db, CACHED, "old-password") as admin:
+        yield admin
 
 
 @pytest.fixture
