@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -77,6 +78,13 @@ def workers_on(port: int) -> list[psutil.Process]:
     return [psutil.Process(pid) for pid in pids]
 
 
+def processes_on(port: int) -> list[psutil.Process]:
+    """The supervisor on `port` and its workers, each once."""
+    found = {p.pid: p for p in workers_on(port)}
+    found |= {c.pid: c for p in list(found.values()) for c in p.children()}
+    return list(found.values())
+
+
 class PeakMemory:
     """The largest RSS of each process, sampled every 100 ms while the block runs."""
 
@@ -105,15 +113,38 @@ class PeakMemory:
             thread.join()
 
 
+def measured(
+    workers: list[psutil.Process],
+    url: str,
+    token: str,
+    script: Path | None,
+    args: argparse.Namespace,
+) -> tuple[str, float]:
+    """wrk's report, and the CPU milliseconds the workers spent per request: unlike
+    requests/s, hardly changed by other work on the machine."""
+    before = sum(sum(w.cpu_times()[:2]) for w in workers)
+    output = wrk_run(url, token, script, args)
+    spent = sum(sum(w.cpu_times()[:2]) for w in workers) - before
+    requests = re.search(r"(\d+) requests in", output)
+    assert requests, output
+    return output, 1000 * spent / max(1, int(requests.group(1)))
+
+
 def main() -> int:
-    args = wrk_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="", help="only the requests whose name contains this")
+    args = wrk_arguments(parser)
     with work_directory("overhead") as work, serving(work, args.workers) as (base, token):
         _, account = seed(base, token)
         database_url = embedded.start(work / "var")
         port = int(base.rsplit(":", 1)[1])
         # the service's workers: children of the supervisor, which holds the socket too
-        service = [c for p in workers_on(port) for c in p.children()] or workers_on(port)
+        service = processes_on(port)
+        # the workers' memory: uvicorn's supervisor only waits for them
+        service_workers = [c for p in workers_on(port) for c in p.children()] or workers_on(port)
         with bare_serving(database_url, args.workers) as bare:
+            bare_port = int(bare.rsplit(":", 1)[1])
+            bare_workers = processes_on(bare_port)
             put = lua(
                 work,
                 "put",
@@ -152,29 +183,36 @@ def main() -> int:
                 ),
                 ("POST a payment", "/api/rest/admin/payments", pay),
             ]
-            memory = PeakMemory(service)
+            memory = PeakMemory(service_workers)
             print(
                 f"| request | service req/s | bare req/s | service/bare |"
-                f" service p99 ms | bare p99 ms |  (median of {args.runs})"
+                f" service p99 ms | bare p99 ms | CPU ms/req service / bare |"
+                f"  (median of {args.runs})"
             )
-            print("|---|---:|---:|---:|---:|---:|")
+            print("|---|---:|---:|---:|---:|---:|---:|")
             with memory.sampling():
                 for name, path, script in cases:
+                    if args.only not in name:
+                        continue
                     ours, theirs, our_p99, their_p99 = [], [], [], []
+                    our_cpu, their_cpu = [], []
                     for _ in range(args.runs):
-                        output = wrk_run(f"{base}{path}", token, script, args)
+                        output, cpu = measured(service, f"{base}{path}", token, script, args)
                         ours.append(requests_per_second(output))
                         our_p99.append(p99_ms(output))
-                        output = wrk_run(f"{bare}{path}", token, script, args)
+                        our_cpu.append(cpu)
+                        output, cpu = measured(bare_workers, f"{bare}{path}", token, script, args)
                         theirs.append(requests_per_second(output))
                         their_p99.append(p99_ms(output))
+                        their_cpu.append(cpu)
                     service_rate = statistics.median(ours)
                     bare_rate = statistics.median(theirs)
                     print(
                         f"| {name} | {service_rate:,.0f} | {bare_rate:,.0f} |"
                         f" {service_rate / bare_rate:.2f} |"
                         f" {statistics.median(our_p99):.1f} |"
-                        f" {statistics.median(their_p99):.1f} |",
+                        f" {statistics.median(their_p99):.1f} |"
+                        f" {statistics.median(our_cpu):.2f} / {statistics.median(their_cpu):.2f} |",
                         flush=True,
                     )
             peaks = ", ".join(f"{rss / 2**20:.0f}" for rss in sorted(memory.peak.values()))

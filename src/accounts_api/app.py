@@ -13,7 +13,6 @@ from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,7 +45,7 @@ from accounts_api.jsonapi.negotiation import MEDIA_TYPE
 from accounts_api.jsonapi.responses import error_response
 from accounts_api.jsonapi.versioning import none_match
 from accounts_api.jsonapi.write_queue import WriteQueues
-from accounts_api.observation import MatchedEndpoint, Observation
+from accounts_api.observation import Observation
 from accounts_api.openapi_routes import PATH as OPENAPI_PATH
 from accounts_api.openapi_routes import OpenApiDocument
 from accounts_api.proxies import TrustedProxies
@@ -66,12 +65,16 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 )
 _BROWSER_LIKE_ACCEPT = re.compile(r",\s*\*/\*|\*/\*\s*,")
+_REVALIDATE = b"max-age=0, private, must-revalidate"
+# what a 304 leaves out
+_BODY_HEADERS = frozenset({b"content-type", b"content-length"})
 
 
 class ResponseHeaders:
     """x-request-id (as request_ids.py decided it), x-runtime, security headers, the weak ETag
     with conditional GET, Vary and Cache-Control (contract §6.1, §6.2). Responses here are
-    single-chunk."""
+    single-chunk. Headers are handled as the raw (name, value) lists of ASGI (issue 10: on
+    every request, Starlette's header objects cost more than the rest of this layer)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -81,47 +84,59 @@ class ResponseHeaders:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_headers = Headers(scope=scope)
-        request_id = scope["state"]["request_id"]
-        conditional = scope["method"] in ("GET", "HEAD")
-        if_none_match = request_headers.get("if-none-match")
-        accept = request_headers.get("accept", "")
+        if_none_match = accept = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match" and if_none_match is None:
+                if_none_match = value.decode("latin-1")
+            elif name == b"accept" and accept is None:
+                accept = value.decode("latin-1")
+        conditional = scope["method"] in ("GET", "HEAD") and bool(if_none_match)
         # Rails varies on Accept unless the header is absent or browser-like (`..., */*`)
-        vary = bool(accept) and not _BROWSER_LIKE_ACCEPT.search(accept)
+        vary = bool(accept) and not _BROWSER_LIKE_ACCEPT.search(accept or "")
+        request_id = scope["state"]["request_id"].encode("latin-1")
         start: Message = {}
         answered = False
 
         async def send_with_headers(message: Message) -> None:
             nonlocal start, answered
             if message["type"] == "http.response.start":
-                start = dict(message)
+                start = message
                 return
             if message["type"] != "http.response.body" or not start:
                 await send(message)
                 return
             body = message.get("body", b"")
             status = start["status"]
-            headers = MutableHeaders(raw=list(start.get("headers", [])))
-            headers.raw.extend(SECURITY_HEADERS)
-            headers["x-request-id"] = request_id
-            headers["x-runtime"] = f"{time.perf_counter() - started:.6f}"
+            etag = cache_control = None
+            typed = False
+            headers = []
+            for name, value in start.get("headers", ()):
+                if name == b"etag":
+                    etag = etag or value
+                elif name == b"cache-control":
+                    cache_control = cache_control or value
+                else:
+                    typed = typed or name == b"content-type"
+                    headers.append((name, value))
+            headers += SECURITY_HEADERS
+            headers.append((b"x-request-id", request_id))
+            headers.append((b"x-runtime", b"%.6f" % (time.perf_counter() - started)))
             # an answer that says how it may be cached (no-store: tokens, probes) keeps it
-            cache_control = headers.get("cache-control")
             if status in (200, 201) and body and not message.get("more_body"):
                 # a versioned resource set its own strong tag; otherwise a weak one of the body
-                etag = headers.get("etag") or f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
-                headers["etag"] = etag
-                headers["cache-control"] = cache_control or "max-age=0, private, must-revalidate"
-                if conditional and if_none_match and none_match(if_none_match, etag):
-                    status, body = 304, b""
-                    for name in ("content-type", "content-length"):
-                        if name in headers:
-                            del headers[name]
+                etag = etag or b'W/"%s"' % hashlib.sha256(body).hexdigest()[:32].encode()
+                headers.append((b"etag", etag))
+                headers.append((b"cache-control", cache_control or _REVALIDATE))
+                if conditional and none_match(if_none_match or "", etag.decode("latin-1")):
+                    status, body, typed = 304, b"", False
+                    headers = [h for h in headers if h[0] not in _BODY_HEADERS]
             else:
-                headers["cache-control"] = cache_control or "no-cache"
-            if vary and "content-type" in headers and status != 304:
-                headers["vary"] = "Accept"
-            await send({**start, "status": status, "headers": headers.raw})
+                if etag is not None:
+                    headers.append((b"etag", etag))
+                headers.append((b"cache-control", cache_control or b"no-cache"))
+            if vary and typed:
+                headers.append((b"vary", b"Accept"))
+            await send({**start, "status": status, "headers": headers})
             start, answered = {}, True
             await send({**message, "body": body})
 
@@ -289,7 +304,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers)
     app.state.openapi = openapi
     app.state.admin_cache = admin_cache
-    app.add_middleware(MatchedEndpoint)
     app.add_middleware(
         RequestBounds,
         max_header_bytes=settings.max_header_bytes,

@@ -14,7 +14,7 @@ import logging
 import logging.config
 import re
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -36,9 +36,27 @@ def redact(line: str) -> str:
     return _JWT.sub(FILTERED, _TOKEN.sub(FILTERED, line))
 
 
+# the last whole second written, and how (issue 10: a line per request, many per second)
+_second: tuple[int, str] = (-1, "")
+
+
 def _utc(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """`2025-01-31T12:00:00.000Z`: the record's time in UTC, to the millisecond (truncated)."""
+    global _second
+    whole = int(record.created)
+    if whole != _second[0]:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int(record.msecs):03d}Z"
+
+
+def _lean_records() -> None:
+    """Records without what no line here shows: the caller's source line (a stack walk per
+    record), thread and process names (the logging HOWTO's "Optimization"). Called where
+    a formatter of this module is made: in every process that writes these lines, uvicorn's
+    workers included, which apply `config` without `configure`."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
 
 
 class TextFormatter(logging.Formatter):
@@ -46,6 +64,7 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _lean_records()
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return _utc(record)
@@ -65,6 +84,7 @@ class JsonLineFormatter(JsonFormatter):
             # Python 3.12's task name, and uvicorn's copy of its message in terminal colours
             reserved_attrs=[*RESERVED_ATTRS, "taskName", "color_message"],
         )
+        _lean_records()
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return _utc(record)

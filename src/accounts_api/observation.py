@@ -3,10 +3,9 @@
 
 The outermost middleware, so that what it sees is what the client got: every answer, the 500
 of ResponseHeaders and the refusals of the request bounds included. What inner layers learn is
-read from `scope["state"]`, a dict every layer's copy of the scope shares, once the answer is
-sent: the endpoint the router matched (MatchedEndpoint, innermost: the router writes it into
-the scope it was given, which TrustedProxies may have copied; the app maps each endpoint to its
-path template once), the request id (request_ids.py) and the authenticated admin
+read once the answer is sent: the endpoint the router matched (Starlette's router writes it into
+the request's scope, which no layer copies; the app maps each endpoint to its path template
+once), and from `scope["state"]` the request id (request_ids.py) and the authenticated admin
 (auth/policy.py).
 
 An access line has the request's fields as well as its message: request_id, admin_id (when
@@ -22,7 +21,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounts_api import metrics
@@ -58,7 +56,7 @@ class Observation:
             await self.app(scope, receive, send_observed)
         finally:
             seconds = time.perf_counter() - started
-            route = self.routes.get(scope["state"].get("endpoint"), metrics.UNMATCHED)
+            route = self.routes.get(scope.get("endpoint"), metrics.UNMATCHED)
             metrics.observe_request(route, scope["method"], status, seconds)
             if access_log.isEnabledFor(logging.INFO):
                 self.log(scope, route, status, seconds)
@@ -67,7 +65,7 @@ class Observation:
         state = scope["state"]
         method, path = scope["method"], scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
-        client = remote_ip(Request(scope), self.trusted_proxies) or None
+        client = remote_ip(scope, self.trusted_proxies) or None
         milliseconds = round(seconds * 1000, 3)
         fields: dict[str, Any] = {
             "request_id": state.get("request_id"),
@@ -90,18 +88,3 @@ class Observation:
             milliseconds,
             extra=fields,
         )
-
-
-class MatchedEndpoint:
-    """The innermost middleware: keeps the endpoint Starlette's router matched (none: no route
-    did) in the request's state, where Observation finds it."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            if "endpoint" in scope and "state" in scope:
-                scope["state"]["endpoint"] = scope["endpoint"]

@@ -7,6 +7,9 @@ base URL, the IP allow-list, the audit log's address) is right by construction.
 
 `accounts-api serve` turns uvicorn's own proxy handling off: it would replace the peer with an
 X-Forwarded-For address before this rule sees it.
+
+The headers are replaced in the request's own scope, not in a copy: the layers outside this one
+read what the router wrote into it (observation.py: the matched endpoint).
 """
 
 from __future__ import annotations
@@ -36,13 +39,17 @@ class TrustedProxies:
         self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and self.forwarded(scope["headers"]):
             client = scope.get("client")
             if not (client and is_trusted(client[0], self.trusted_proxies)):
-                headers = [
+                scope["headers"] = [
                     (name, value)
                     for name, value in scope["headers"]
                     if name.lower() not in FORWARDED_HEADERS
                 ]
-                scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def forwarded(headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether any forwarded header came (most requests: none, and no peer to judge)."""
+        return any(name.lower() in FORWARDED_HEADERS for name, _ in headers)

@@ -6,10 +6,10 @@ proxies.TrustedProxies removes them from anyone else's requests.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Sequence
-
-from starlette.requests import Request
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from accounts_api.settings import Network
 
@@ -26,43 +26,49 @@ def is_trusted(address: str, proxies: Sequence[Network]) -> bool:
     return any(ip.version == network.version and ip in network for network in proxies)
 
 
-def remote_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:
+def header(scope: Mapping[str, Any], name: bytes) -> str:
+    """The first value of a request header (`name` lower-case), or "" (issue 10: without
+    building Starlette's header object for one look)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def remote_ip(scope: Mapping[str, Any], trusted_proxies: Sequence[Network]) -> str:
     """The first untrusted address among the peer and X-Forwarded-For, read from the right
-    (contract §1.4, with Yeti's loopback-only proxies as the default setting)."""
-    peer = request.client.host if request.client else ""
-    forwarded = request.headers.get("x-forwarded-for", "")
+    (contract §1.4, with Yeti's loopback-only proxies as the default setting). `scope` is the
+    ASGI scope, or a Starlette request (which reads as its scope)."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else ""
+    forwarded = header(scope, b"x-forwarded-for")
     if not forwarded:
         # the peer is the only candidate: whatever it is, it is the answer (issue 10: the
         # access log and the authentication ask on every request; no address parsing)
         return peer
     candidates = [peer]
     candidates += [part.strip() for part in reversed(forwarded.split(",")) if part.strip()]
-    addresses = [candidate for candidate in candidates if _is_address(candidate)]
+    addresses = [candidate for candidate in candidates if _address(candidate) is not None]
     for address in addresses:
         if not is_trusted(address, trusted_proxies):
             return address
     return addresses[-1] if addresses else peer
 
 
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def audit_ip(request: Request, trusted_proxies: Sequence[Network]) -> str | None:
+def audit_ip(scope: Mapping[str, Any], trusted_proxies: Sequence[Network]) -> str | None:
     """X-Real-IP when present, else the remote IP; None when neither is an address."""
-    for candidate in (
-        request.headers.get("x-real-ip", "").strip(),
-        remote_ip(request, trusted_proxies),
-    ):
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
-    return None
+    real = header(scope, b"x-real-ip").strip()
+    return _address(real) or _address(remote_ip(scope, trusted_proxies))
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(text: str) -> str | None:
+    """The address `text` names, in canonical form, or None (cached: a client sends many
+    requests from one address)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 def ip_allowed(allowed: Sequence[Network] | None, ip: str) -> bool:

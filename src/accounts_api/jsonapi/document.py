@@ -5,7 +5,8 @@ order (§0.3), pagination links (§2.4) and error documents (§0.4).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -38,18 +39,20 @@ def format_timestamp(value: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+# how a stored value of each type is written, when it is not null (§0.2); others as they are
+_WRITERS: dict[ValueType, Callable[[Any], Any]] = {
+    ValueType.DECIMAL: format_decimal,
+    ValueType.TIMESTAMP: format_timestamp,
+    ValueType.UUID: str,
+    ValueType.INT_ARRAY: list,
+}
+
+
 def render_value(value_type: ValueType, value: Any) -> Any:
     if value is None:
         return None
-    if value_type is ValueType.DECIMAL:
-        return format_decimal(value)
-    if value_type is ValueType.TIMESTAMP:
-        return format_timestamp(value)
-    if value_type is ValueType.UUID:
-        return str(value)
-    if value_type is ValueType.INT_ARRAY:
-        return list(value)
-    return value
+    write = _WRITERS.get(value_type)
+    return value if write is None else write(value)
 
 
 def encode(document: Mapping[str, Any]) -> bytes:
@@ -68,6 +71,42 @@ class Row(Protocol):
     def __getitem__(self, index: int, /) -> Any: ...
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one kind of answer renders of a resource's row, by position: (position, key, how
+    to write the value) for each attribute shown, (position, key, type) for each
+    relationship. Made once per resource, answer kind and fieldset (issue 10: the
+    declaration was read again for every attribute of every row)."""
+
+    attributes: tuple[tuple[int, str, Callable[[Any], Any] | None], ...]
+    relationships: tuple[tuple[int, str, str], ...]
+
+
+# (resource id, created, fieldset) -> (the resource, its plan); holding the resource keeps its
+# id from being reused
+_PLANS: dict[tuple[int, bool, frozenset[str] | None], tuple[Resource, _Plan]] = {}
+
+
+def _plan(resource: Resource, created: bool, wanted: frozenset[str] | None) -> _Plan:
+    known = _PLANS.get((id(resource), created, wanted))
+    if known is not None:
+        return known[1]
+    attributes = []
+    position = 1
+    for attribute in resource.attributes:
+        if attribute.rendered(created=created) and (wanted is None or attribute.key in wanted):
+            attributes.append((position, attribute.key, _WRITERS.get(attribute.type)))
+        position += 1
+    relationships = []
+    for relationship in resource.relationships:
+        if wanted is None or relationship.key in wanted:
+            relationships.append((position, relationship.key, relationship.type))
+        position += 1
+    plan = _Plan(tuple(attributes), tuple(relationships))
+    _PLANS[id(resource), created, wanted] = (resource, plan)
+    return plan
+
+
 class Renderer:
     """Renders rows of one resource into resource objects for one request; `created`: the
     answer to a create, which alone shows attributes shown on create."""
@@ -84,9 +123,11 @@ class Renderer:
         self.base_url = base_url
         self.fields = fields.get(resource.type)
         self.created = created
+        self.plan = _plan(resource, created, self.fields)
+        self.links_base = f"{base_url}{API_PREFIX}/{resource.links_path}/"
 
     def self_link(self, key: object) -> str:
-        return f"{self.base_url}{API_PREFIX}/{self.resource.links_path}/{key}"
+        return f"{self.links_base}{key}"
 
     def relationship_links(self, key: object, relationship_key: str) -> dict[str, str]:
         own = self.self_link(key)
@@ -96,33 +137,24 @@ class Renderer:
         }
 
     def resource_object(self, row: Row) -> dict[str, Any]:
-        resource = self.resource
         key = row[0]
-        wanted = self.fields
-        obj: dict[str, Any] = {"id": str(key), "type": resource.type}
-        if resource.self_links:
+        obj: dict[str, Any] = {"id": str(key), "type": self.resource.type}
+        if self.resource.self_links:
             obj["links"] = {"self": self.self_link(key)}
         attributes: dict[str, Any] = {}
-        position = 1
-        for attribute in resource.attributes:
-            shown = attribute.rendered(created=self.created)
-            if shown and (wanted is None or attribute.key in wanted):
-                attributes[attribute.key] = render_value(attribute.type, row[position])
-            position += 1
-        if attributes or wanted is None:
+        for position, name, write in self.plan.attributes:
+            value = row[position]
+            attributes[name] = value if value is None or write is None else write(value)
+        if attributes or self.fields is None:
             obj["attributes"] = attributes
-        relationships: dict[str, Any] = {}
-        for relationship in resource.relationships:
-            if wanted is None or relationship.key in wanted:
+        if self.plan.relationships:
+            relationships: dict[str, Any] = {}
+            for position, name, target_type in self.plan.relationships:
                 target = row[position]
-                relationships[relationship.key] = {
-                    "links": self.relationship_links(key, relationship.key),
-                    "data": None
-                    if target is None
-                    else {"type": relationship.type, "id": str(target)},
+                relationships[name] = {
+                    "links": self.relationship_links(key, name),
+                    "data": None if target is None else {"type": target_type, "id": str(target)},
                 }
-            position += 1
-        if relationships:
             obj["relationships"] = relationships
         return obj
 

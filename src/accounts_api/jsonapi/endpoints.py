@@ -70,9 +70,21 @@ class Authenticator(Protocol):
     async def __call__(self, request: Request, connection: Connection) -> Context: ...
 
 
+# (resource id, created) -> (the resource, its select): made once per resource (issue 10: it
+# was joined again on every read); holding the resource keeps its id from being reused
+_SELECTS: dict[tuple[int, bool], tuple[Resource, str]] = {}
+
+
 def select_sql(resource: Resource, *, created: bool = False) -> str:
     """The id, the attributes and the foreign keys, by position. An attribute this answer does
     not show is selected as NULL: its stored value never leaves the database."""
+    known = _SELECTS.get((id(resource), created))
+    if known is None:
+        known = _SELECTS[id(resource), created] = (resource, _select_sql(resource, created))
+    return known[1]
+
+
+def _select_sql(resource: Resource, created: bool) -> str:
     columns = [resource.id_sql]
     columns += [
         attribute.sql if attribute.rendered(created=created) else "NULL"
@@ -281,11 +293,15 @@ class Api:
         writes of one record that queued up together share one (group_commit.py)."""
 
         async def endpoint(request: Request) -> Response:
+            if request.method not in WRITES:
+                # a read: no transaction, idempotency key or deadlock to retry
+                async with self.database(request).acquire() as connection:
+                    context = await self.authenticate(request, connection)
+                    return await handler(request, context, connection)
             queue_key = None
-            if request.method in WRITES:
-                body = await read_body(request) if request.method != "DELETE" else b""
-                if write_queue is not None:
-                    queue_key = write_queue(request.path_params.get("key"), _document(body))
+            body = await read_body(request) if request.method != "DELETE" else b""
+            if write_queue is not None:
+                queue_key = write_queue(request.path_params.get("key"), _document(body))
             if queue_key is not None:
                 # done in a batch with the record's other waiting writes (group_commit.py)
                 return await self.write_queues.write(

@@ -72,7 +72,8 @@ def check_accept(request: Request) -> None:
 def base_url(request: Request) -> str:
     """scheme://host[:port], honouring X-Forwarded-Proto, -Host and -Port as Rails does."""
     headers = request.headers
-    proto = headers.get("x-forwarded-proto", "").split(",")[0].strip() or request.url.scheme
+    forwarded_proto = headers.get("x-forwarded-proto", "").split(",")[0].strip()
+    proto = forwarded_proto or request.scope.get("scheme", "http")
     forwarded_host = headers.get("x-forwarded-host", "").split(",")[-1].strip()
     host = forwarded_host or headers.get("host") or request.url.netloc
     port: str | None = None
