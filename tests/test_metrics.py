@@ -123,6 +123,24 @@ def test_requests_are_counted_by_route_template_method_and_status(api: Api, acco
     assert not any(f"/{account}" in dict(key[1]).get("route", "") for key in after)
 
 
+def test_a_request_whose_forwarded_headers_are_dropped_keeps_its_route(
+    api: Api, database_url: str
+) -> None:
+    """A peer that is no trusted proxy has its X-Forwarded-For removed from the scope
+    (proxies.py); the route the router then matched is still the one counted."""
+    before = scrape(api.client)
+
+    with client_for(settings_for(database_url), peer="192.0.2.1") as client:
+        response = client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"})
+
+    assert response.status_code == 200
+    after = scrape(api.client)
+    assert (
+        requests_of(after, "/healthz", "GET", 200) - requests_of(before, "/healthz", "GET", 200)
+        == 1
+    )
+
+
 def test_a_path_no_route_matches_is_counted_as_unmatched(api: Api) -> None:
     before = scrape(api.client)
 
