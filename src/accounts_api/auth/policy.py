@@ -87,7 +87,8 @@ class JwtAuthenticator:
 
 
 async def _token(request: Request) -> str | None:
-    if "token" in request.query_params:
+    # no query string, no ?token= (and no parsing of one)
+    if request.scope.get("query_string") and "token" in request.query_params:
         # contract §1.3: even an empty ?token= wins over the header
         return request.query_params["token"]
     if request.method in ("POST", "PATCH", "PUT"):
