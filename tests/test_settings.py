@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import re
 from pathlib import Path
 
 import pytest
 
-from accounts_api.settings import VARIABLES, ConfigurationError, Settings
+from accounts_api.settings import VARIABLES, ConfigurationError, Settings, Variable
 
 
 def test_login_and_proxy_defaults() -> None:
@@ -167,3 +168,22 @@ def test_shutdown_timeout() -> None:
     assert Settings.from_env({"ACCOUNTS_API_SHUTDOWN_TIMEOUT": "2.5"}).shutdown_timeout == 2.5
     with pytest.raises(ConfigurationError, match="ACCOUNTS_API_SHUTDOWN_TIMEOUT"):
         Settings.from_env({"ACCOUNTS_API_SHUTDOWN_TIMEOUT": "0"})
+
+
+# what Settings.from_env reads (the rest: serve's own, or the metrics library's)
+READ_BY_SETTINGS = set(
+    re.findall(r'"((?:ACCOUNTS_API_[A-Z_]+)|DATABASE_URL)"', inspect.getsource(Settings.from_env))
+)
+# the defaults VARIABLES states as a value (the others describe what happens when unset)
+LITERAL_DEFAULT = re.compile(r"[\w./:,-]+")
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [v for v in VARIABLES if LITERAL_DEFAULT.fullmatch(v.default) and v.name in READ_BY_SETTINGS],
+    ids=lambda variable: variable.name,
+)
+def test_the_stated_default_is_the_default(variable: Variable) -> None:
+    """`--help` and README state each default as text, apart from the code that applies it:
+    setting a variable to its stated default changes nothing."""
+    assert Settings.from_env({variable.name: variable.default}) == Settings.from_env({})
