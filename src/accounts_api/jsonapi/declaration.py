@@ -16,6 +16,7 @@ from accounts_api.db.pool import Connection
 
 if TYPE_CHECKING:
     from accounts_api.jsonapi.body import WritePayload
+    from accounts_api.jsonapi.document import Row
 
 
 def dasherize(name: str) -> str:
@@ -204,7 +205,9 @@ class Context:
 
 
 CreateHook = Callable[[Connection, Context, "WritePayload"], Awaitable[object]]
-UpdateHook = Callable[[Connection, Context, object, "WritePayload"], Awaitable[None]]
+# an update may return the record's row as `endpoints.select_sql` reads it after the write,
+# sparing the engine that read; None: the engine reads it
+UpdateHook = Callable[[Connection, Context, object, "WritePayload"], Awaitable["Row | None"]]
 DeleteHook = Callable[[Connection, Context, object], Awaitable[None]]
 ActionHook = Callable[[Connection, Context, object], Awaitable[None]]
 # The record a write will lock, from the URL key (None on a collection) and the decoded

@@ -33,7 +33,7 @@ from accounts_api.jsonapi.declaration import (
     Shown,
     WriteQueueKey,
 )
-from accounts_api.jsonapi.document import API_PREFIX, Renderer, page_links
+from accounts_api.jsonapi.document import API_PREFIX, Renderer, Row, page_links
 from accounts_api.jsonapi.errors import (
     Forbidden,
     JsonApiError,
@@ -70,16 +70,21 @@ class Authenticator(Protocol):
     async def __call__(self, request: Request, connection: Connection) -> Context: ...
 
 
-def select_sql(resource: Resource, *, created: bool = False) -> str:
+def select_columns(resource: Resource, *, created: bool = False) -> str:
     """The id, the attributes and the foreign keys, by position. An attribute this answer does
-    not show is selected as NULL: its stored value never leaves the database."""
+    not show is selected as NULL: its stored value never leaves the database. A writer that
+    returns the answer's row from its own statement selects these, under the same aliases."""
     columns = [resource.id_sql]
     columns += [
         attribute.sql if attribute.rendered(created=created) else "NULL"
         for attribute in resource.attributes
     ]
     columns += [relationship.fk_sql for relationship in resource.relationships]
-    return f"SELECT {', '.join(columns)} FROM {resource.from_sql}"
+    return ", ".join(columns)
+
+
+def select_sql(resource: Resource, *, created: bool = False) -> str:
+    return f"SELECT {select_columns(resource, created=created)} FROM {resource.from_sql}"
 
 
 def _where(resource: Resource, conditions: Sequence[str]) -> str:
@@ -412,9 +417,12 @@ class Api:
                 if current is None:
                     current = await fetch_one(connection, resource, key, lock=True)
                 check_unchanged(resource, payload.read_only, current)
+            row = None
             if not payload.empty:
-                await resource.writer.update(connection, context, key, payload)
-            row = await fetch_one(connection, resource, key)
+                # a writer may answer with the row its statement wrote (one round trip less)
+                row = await resource.writer.update(connection, context, key, payload)
+            if row is None:
+                row = await fetch_one(connection, resource, key)
         return await self._single(request, connection, resource, row, query)
 
     async def delete(
@@ -554,7 +562,7 @@ class Api:
         request: Request,
         connection: Connection,
         resource: Resource,
-        row: asyncpg.Record,
+        row: Row,
         query: Query,
         *,
         created: bool = False,
@@ -580,14 +588,14 @@ class Api:
         connection: Connection,
         request: Request,
         resource: Resource,
-        rows: Sequence[asyncpg.Record],
+        rows: Sequence[Row],
         query: Query,
     ) -> list[dict[str, Any]]:
         """One query per include path segment, whatever the number of rows."""
         included: dict[tuple[str, str], dict[str, Any]] = {}
         url = base_url(request)
         for path in query.include:
-            current, current_rows = resource, list(rows)
+            current, current_rows = resource, rows
             for segment in path:
                 relationship = current.relationship(segment)
                 assert relationship is not None and relationship.resource_type is not None
