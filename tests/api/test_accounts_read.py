@@ -553,6 +553,32 @@ def test_sort_by_several_fields(api: Api, make_account: Callable[..., dict[str, 
     assert ids(api.get(ACCOUNTS, params={"sort": "-vat,name"})) == [second, first, third]
 
 
+TIED_ACCOUNTS = 60
+
+
+@pytest.mark.parametrize(
+    "sort", ["balance", "-balance", "external-id", "-external-id", "vat", "-vat,balance", "-id"]
+)
+def test_paging_through_equal_sort_values_shows_each_account_once(
+    api: Api, db: Db, sort: str
+) -> None:
+    """Every account has the same balance, vat and (null) external id: only a tiebreaker gives
+    the pages one order (Yeti adds none, contract §2.4: ours is the id, last)."""
+    _bulk_accounts(db, TIED_ACCOUNTS)
+    # a third of the rows rewritten: the table's physical order is no longer the ids'
+    db.execute("UPDATE accounts SET max_balance = 1 WHERE id % 3 = 0")
+    seen: list[str] = []
+    for number in range(1, TIED_ACCOUNTS // 7 + 2):
+        params = {"sort": sort, "page[size]": "7", "page[number]": str(number)}
+        seen += ids(api.get(ACCOUNTS, params=params))
+    assert len(seen) == TIED_ACCOUNTS
+    assert len(set(seen)) == TIED_ACCOUNTS
+    # the id goes the way of the last sort field (an index of (balance, id) serves both ways)
+    in_id_order = sorted(seen, key=int)
+    last = sort.split(",")[-1]
+    assert seen == (in_id_order[::-1] if last.startswith("-") else in_id_order)
+
+
 def test_sort_field_names_are_underscored_from_camel_case(
     api: Api, make_account: Callable[..., dict[str, Any]]
 ) -> None:

@@ -116,8 +116,14 @@ def list_statements(
         args.append(scope[1])
         conditions.append(f"{scope[0]} = ${len(args)}")
     where = _where(resource, conditions)
-    order = ", ".join(f"{s.sql} {'DESC' if s.descending else 'ASC'}" for s in query.sort)
-    order_by = f" ORDER BY {order or resource.id_sql}"
+    order = [f"{s.sql} {'DESC' if s.descending else 'ASC'}" for s in query.sort]
+    if not any(s.sql in resource.tieless_sql for s in query.sort):
+        # records with equal sort values come in id order, so that pages neither repeat nor
+        # skip them (Yeti adds no tiebreaker; its order of ties is the database's whim). The id
+        # goes the last field's way: an index of (balance, id) serves `-balance` backwards.
+        descending = bool(query.sort) and query.sort[-1].descending
+        order.append(f"{resource.id_sql} {'DESC' if descending else 'ASC'}")
+    order_by = f" ORDER BY {', '.join(order)}"
     joined = resource.joined_sql
     base = resource.base_from_sql
     if any(c.joined for c in query.filters) or any(s.sql in joined for s in query.sort):

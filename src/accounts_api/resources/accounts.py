@@ -284,6 +284,7 @@ ACCOUNTS = Resource(
             description="Unique name of the account.",
             required=True,
             nullable=False,
+            unique=True,
         ),
         Attribute(
             "balance",
@@ -384,6 +385,7 @@ ACCOUNTS = Resource(
             filter=FilterFamily.UUID,
             description="Unique; generated when a create gives none.",
             nullable=False,
+            unique=True,
         ),
         *(
             Attribute(
