@@ -147,9 +147,9 @@ async def update(
     contractor deleted, or a name taken or freed, while it waited would be judged on stale
     data; the second begins after the lock is held.
 
-    The values are validated first as if every lookup passed: input the rules refuse without
-    them costs one more statement, the lookups, so that the errors come in the contract's
-    order with the lookups' among them."""
+    The values are validated first as if every lookup passed (as far as the values allow):
+    input the rules refuse without them costs one more statement, the lookups, so that the
+    errors come in the contract's order with the lookups' among them."""
     given = payload.values()
     current = await connection.fetchrow(_CURRENT, key)
     if current is None:
@@ -160,7 +160,11 @@ async def update(
     previous = before.pop("previous")
     values = {**before, **given}
     timezones = await valid_timezones(connection)
-    passing = rules.Lookups(True, before["currency_id"], timezones=timezones)
+    wanted = rules.candidates(values)
+    # what the lookups say at best: a contractor id no row can have exists for none of them
+    passing = rules.Lookups(
+        wanted.contractor_id is not None, before["currency_id"], timezones=timezones
+    )
     errors, clean = _validate_update(values, passing)
     if errors:
         lookups = await _lookups(connection, values, account_id)
@@ -173,7 +177,6 @@ async def update(
         )
         if (next_at, next_type) != (before["next_invoice_at"], before["next_invoice_type_id"]):
             changes["next_invoice_at"], changes["next_invoice_type_id"] = next_at, next_type
-    wanted = rules.candidates(values)
     args: list[object] = [
         account_id,
         # contract §4.1: the settings row is rewritten on every update
