@@ -99,8 +99,9 @@ class Bare:
                 payload = parse_update(decode(await _body(receive)), ACCOUNTS, raw_key)
                 async with after_commit.transaction(connection):
                     assert ACCOUNTS.writer.update is not None
-                    await ACCOUNTS.writer.update(connection, self.context, key, payload)
-                    row = await fetch_one(connection, ACCOUNTS, key)
+                    # the accounts writer answers with the row it wrote, as Api.update uses it
+                    row = await ACCOUNTS.writer.update(connection, self.context, key, payload)
+                    assert row is not None
             else:
                 row = await fetch_one(connection, ACCOUNTS, key)
             return 200, encode({"data": Renderer(ACCOUNTS, base, {}).resource_object(row)})

@@ -884,6 +884,21 @@ def test_update_to_a_duplicate_is_422(
     assert_unchanged(api, db, account, accounts=2)
 
 
+def test_an_update_refused_by_its_lookups_leaves_the_settings_row_as_it_was(
+    api: Api, db: Db, make_account: MakeAccount
+) -> None:
+    # issue 10: the lookups are judged in the statement that writes; when one fails, the
+    # settings row that statement wrote goes with the rollback
+    make_account(name="taken")
+    account = make_account(name="mine", **{"balance-high-threshold": 10})
+    attributes = {"name": "taken", "balance-high-threshold": 50}
+    body = {"data": {"type": "accounts", "id": account["id"], "attributes": attributes}}
+    assert_errors(
+        api.patch(member(account["id"]), body), 422, [invalid("name", "has already been taken")]
+    )
+    assert_unchanged(api, db, account, accounts=2)
+
+
 def test_uniqueness_allows_own_values_case_variants_and_null_external_ids(
     api: Api, make_account: MakeAccount
 ) -> None:

@@ -156,10 +156,10 @@ FILTERS = {
     "uuid_in": "accounts_uuid_key",
     "external_id_eq": "accounts_external_id_numeric_idx",
     "external_id_gt": "accounts_external_id_numeric_idx",
-    "balance_lt": "accounts_balance_idx",
-    "balance_gteq": "accounts_balance_idx",
+    "balance_lt": "accounts_balance_id_idx",
+    "balance_gteq": "accounts_balance_id_idx",
     "currency_id_eq": "accounts_currency_id_idx",
-    "contractor.id": "accounts_contractor_balance_idx",
+    "contractor.id": "accounts_contractor_balance_id_idx",
     "id": "accounts_pkey",
 }
 
@@ -213,9 +213,10 @@ SORTS = {
     "-id": "accounts_pkey",
     "name": "accounts_name_key",
     "-name": "accounts_name_key",
-    "balance": "accounts_balance_idx",
-    "-balance": "accounts_balance_idx",
-    "external-id": "accounts_external_id_key",
+    "balance": "accounts_balance_id_idx",
+    "-balance": "accounts_balance_id_idx",
+    "external-id": "accounts_external_id_id_idx",
+    "-external-id": "accounts_external_id_id_idx",
     "uuid": "accounts_uuid_key",
 }
 # sortable on purpose without an index: each index on accounts is written by every balance
@@ -242,6 +243,24 @@ def test_every_sortable_attribute_is_indexed_or_listed_as_not() -> None:
     assert sortable | {"id"} == {key.lstrip("-") for key in SORTS} | UNINDEXED_SORTS
 
 
+@pytest.mark.parametrize(
+    ("sort", "order_by"),
+    [
+        ("", "a.id ASC"),
+        ("-id", "a.id DESC"),
+        ("balance,id", "a.balance ASC, a.id ASC"),
+        ("-balance", "a.balance DESC, a.id DESC"),
+        ("-vat,balance", "a.vat DESC, a.balance ASC, a.id ASC"),
+        # unique and never null: no ties, and its index alone gives the order
+        ("-name", "a.name DESC"),
+        ("uuid,vat", "a.uuid ASC, a.vat ASC"),
+    ],
+)
+def test_the_id_breaks_ties_once(sort: str, order_by: str) -> None:
+    page, _ = statements(urlencode({"sort": sort}) if sort else "")
+    assert f" ORDER BY {order_by} LIMIT " in page.sql
+
+
 @pytest.mark.parametrize("sort", sorted(SORTS))
 def test_a_sort_is_read_in_index_order(url: str, sort: str) -> None:
     page, _ = statements(urlencode({"sort": sort}))
@@ -260,12 +279,12 @@ def test_a_contractors_accounts_by_balance_are_read_in_index_order(url: str) -> 
     assert fetch(url, "SELECT count(*) FROM accounts WHERE contractor_id = $1", biggest)[0][0] > 500
     page, total = statements(urlencode({"filter[contractor.id]": biggest, "sort": "-balance"}))
     plan = explain(url, page, analyze=True)
-    assert "accounts_contractor_balance_idx" in indexes_used(plan)
+    assert "accounts_contractor_balance_id_idx" in indexes_used(plan)
     assert all("page_ids.position" in " ".join(node["Sort Key"]) for node in sorts(plan))
-    scans = [n for n in nodes(plan) if n.get("Index Name") == "accounts_contractor_balance_idx"]
+    scans = [n for n in nodes(plan) if n.get("Index Name") == "accounts_contractor_balance_id_idx"]
     # it stops at the page
     assert sum(node["Actual Rows"] * node["Actual Loops"] for node in scans) == PAGE_SIZE
-    assert "accounts_contractor_balance_idx" in indexes_used(explain(url, total))
+    assert "accounts_contractor_balance_id_idx" in indexes_used(explain(url, total))
 
 
 def test_a_deep_page_joins_the_settings_of_its_rows_only(url: str) -> None:

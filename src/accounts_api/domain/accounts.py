@@ -31,6 +31,7 @@ from accounts_api.domain.validation import (
 )
 
 SMALLINT_MAX = 32767
+_PERIOD_IDS = frozenset(period.value for period in InvoicePeriod)
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def validate(
     period = None
     if period_raw is not None:
         number = to_decimal(period_raw)
-        if number is None or number not in {p.value for p in InvoicePeriod}:
+        if number is None or number not in _PERIOD_IDS:
             errors.add("invoice_period_id", NOT_INCLUDED)
         else:
             period = int(number)

@@ -6,6 +6,7 @@ repeats them.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from accounts_api.db.pool import Connection
 
 if TYPE_CHECKING:
     from accounts_api.jsonapi.body import WritePayload
+    from accounts_api.jsonapi.document import Row
 
 
 def dasherize(name: str) -> str:
@@ -117,11 +119,16 @@ class Attribute:
     # `sql` reads a table the resource's `base_from_sql` lacks: a list filtered or sorted by it
     # joins before it pages
     joined: bool = False
+    # no two records share a value (a unique column that is never null): a list sorted by it
+    # has no ties, so no id is added to its ORDER BY (an index of the column alone serves it)
+    unique: bool = False
 
     def __post_init__(self) -> None:
         if self.filter is not None and not self.readable:
             # a filter answers questions about the value (`auth_password_start=a`)
             raise ValueError(f"{self.name} is not always shown, so it cannot be filtered")
+        if self.unique and self.nullable:
+            raise ValueError(f"{self.name} may be null: its nulls are ties")
 
     @property
     def key(self) -> str:
@@ -204,7 +211,9 @@ class Context:
 
 
 CreateHook = Callable[[Connection, Context, "WritePayload"], Awaitable[object]]
-UpdateHook = Callable[[Connection, Context, object, "WritePayload"], Awaitable[None]]
+# an update may return the record's row as `endpoints.select_sql` reads it after the write,
+# sparing the engine that read; None: the engine reads it
+UpdateHook = Callable[[Connection, Context, object, "WritePayload"], Awaitable["Row | None"]]
 DeleteHook = Callable[[Connection, Context, object], Awaitable[None]]
 ActionHook = Callable[[Connection, Context, object], Awaitable[None]]
 # The record a write will lock, from the URL key (None on a collection) and the decoded
@@ -300,6 +309,11 @@ class Resource:
     def joined_sql(self) -> frozenset[str]:
         """The select expressions of `joined` attributes."""
         return frozenset(a.sql for a in (*self.attributes, *self.filter_only) if a.joined)
+
+    @functools.cached_property
+    def tieless_sql(self) -> frozenset[str]:
+        """Sort expressions that order the records totally: the id's and unique attributes'."""
+        return frozenset([self.id_sql, *(a.sql for a in self.attributes if a.unique)])
 
     def sort_sql(self, name: str) -> str | None:
         """ORDER BY expression for an underscored sort field, None when not sortable."""

@@ -5,7 +5,7 @@ order (§0.3), pagination links (§2.4) and error documents (§0.4).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -69,6 +69,8 @@ class Row(Protocol):
     """A database row: the id, the attributes, then the relationship keys, by position."""
 
     def __getitem__(self, index: int, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from accounts_api.jsonapi.declaration import (
     Shown,
     WriteQueueKey,
 )
-from accounts_api.jsonapi.document import API_PREFIX, Renderer, page_links
+from accounts_api.jsonapi.document import API_PREFIX, Renderer, Row, page_links
 from accounts_api.jsonapi.errors import (
     Forbidden,
     JsonApiError,
@@ -70,28 +70,30 @@ class Authenticator(Protocol):
     async def __call__(self, request: Request, connection: Connection) -> Context: ...
 
 
-# (resource id, created) -> (the resource, its select): made once per resource (issue 10: it
-# was joined again on every read); holding the resource keeps its id from being reused
-_SELECTS: dict[tuple[int, bool], tuple[Resource, str]] = {}
-
-
-def select_sql(resource: Resource, *, created: bool = False) -> str:
+def select_columns(resource: Resource, *, created: bool = False) -> str:
     """The id, the attributes and the foreign keys, by position. An attribute this answer does
-    not show is selected as NULL: its stored value never leaves the database."""
-    known = _SELECTS.get((id(resource), created))
-    if known is None:
-        known = _SELECTS[id(resource), created] = (resource, _select_sql(resource, created))
-    return known[1]
-
-
-def _select_sql(resource: Resource, created: bool) -> str:
+    not show is selected as NULL: its stored value never leaves the database. A writer that
+    returns the answer's row from its own statement selects these, under the same aliases."""
     columns = [resource.id_sql]
     columns += [
         attribute.sql if attribute.rendered(created=created) else "NULL"
         for attribute in resource.attributes
     ]
     columns += [relationship.fk_sql for relationship in resource.relationships]
-    return f"SELECT {', '.join(columns)} FROM {resource.from_sql}"
+    return ", ".join(columns)
+
+
+# (resource id, created) -> (the resource, its select): made once per resource (issue 10: it
+# was joined again on every read); holding the resource keeps its id from being reused
+_SELECTS: dict[tuple[int, bool], tuple[Resource, str]] = {}
+
+
+def select_sql(resource: Resource, *, created: bool = False) -> str:
+    known = _SELECTS.get((id(resource), created))
+    if known is None:
+        sql = f"SELECT {select_columns(resource, created=created)} FROM {resource.from_sql}"
+        known = _SELECTS[id(resource), created] = (resource, sql)
+    return known[1]
 
 
 def _where(resource: Resource, conditions: Sequence[str]) -> str:
@@ -123,8 +125,14 @@ def list_statements(
         args.append(scope[1])
         conditions.append(f"{scope[0]} = ${len(args)}")
     where = _where(resource, conditions)
-    order = ", ".join(f"{s.sql} {'DESC' if s.descending else 'ASC'}" for s in query.sort)
-    order_by = f" ORDER BY {order or resource.id_sql}"
+    order = [f"{s.sql} {'DESC' if s.descending else 'ASC'}" for s in query.sort]
+    if not any(s.sql in resource.tieless_sql for s in query.sort):
+        # records with equal sort values come in id order, so that pages neither repeat nor
+        # skip them (Yeti adds no tiebreaker; its order of ties is the database's whim). The id
+        # goes the last field's way: an index of (balance, id) serves `-balance` backwards.
+        descending = bool(query.sort) and query.sort[-1].descending
+        order.append(f"{resource.id_sql} {'DESC' if descending else 'ASC'}")
+    order_by = f" ORDER BY {', '.join(order)}"
     joined = resource.joined_sql
     base = resource.base_from_sql
     if any(c.joined for c in query.filters) or any(s.sql in joined for s in query.sort):
@@ -428,9 +436,12 @@ class Api:
                 if current is None:
                     current = await fetch_one(connection, resource, key, lock=True)
                 check_unchanged(resource, payload.read_only, current)
+            row = None
             if not payload.empty:
-                await resource.writer.update(connection, context, key, payload)
-            row = await fetch_one(connection, resource, key)
+                # a writer may answer with the row its statement wrote (one round trip less)
+                row = await resource.writer.update(connection, context, key, payload)
+            if row is None:
+                row = await fetch_one(connection, resource, key)
         return await self._single(request, connection, resource, row, query)
 
     async def delete(
@@ -570,7 +581,7 @@ class Api:
         request: Request,
         connection: Connection,
         resource: Resource,
-        row: asyncpg.Record,
+        row: Row,
         query: Query,
         *,
         created: bool = False,
@@ -596,14 +607,14 @@ class Api:
         connection: Connection,
         request: Request,
         resource: Resource,
-        rows: Sequence[asyncpg.Record],
+        rows: Sequence[Row],
         query: Query,
     ) -> list[dict[str, Any]]:
         """One query per include path segment, whatever the number of rows."""
         included: dict[tuple[str, str], dict[str, Any]] = {}
         url = base_url(request)
         for path in query.include:
-            current, current_rows = resource, list(rows)
+            current, current_rows = resource, rows
             for segment in path:
                 relationship = current.relationship(segment)
                 assert relationship is not None and relationship.resource_type is not None

@@ -13,7 +13,7 @@ from accounts_api.db.pool import Connection
 from accounts_api.db.writes import Write
 from accounts_api.domain import accounts as rules
 from accounts_api.domain.invoice_periods import InvoicePeriod
-from accounts_api.domain.validation import BIGINT_MAX, INTEGER_MAX
+from accounts_api.domain.validation import BIGINT_MAX, INTEGER_MAX, Errors
 from accounts_api.jsonapi.body import WritePayload
 from accounts_api.jsonapi.declaration import (
     Attribute,
@@ -24,6 +24,8 @@ from accounts_api.jsonapi.declaration import (
     ValueType,
     Writer,
 )
+from accounts_api.jsonapi.document import Row
+from accounts_api.jsonapi.endpoints import select_columns
 from accounts_api.jsonapi.errors import RecordNotFound
 from accounts_api.resources.balance_changes import account_in_url
 from accounts_api.resources.timezones import valid_timezones
@@ -46,6 +48,15 @@ SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $1) AS contractor_exists,
            AS external_id
 """
 
+# an update's lookups, as a CTE of its write statement ($1: the account, $5 to $8: the values)
+_UPDATE_LOOKUPS = """
+SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $5) AS contractor_exists,
+       EXISTS (SELECT 1 FROM accounts WHERE name = $6 AND id <> $1) AS name_taken,
+       EXISTS (SELECT 1 FROM accounts WHERE uuid = $7::uuid AND id <> $1) AS uuid_taken,
+       EXISTS (SELECT 1 FROM accounts WHERE external_id = $8 AND id <> $1) AS external_id_taken
+"""
+_UPDATE_LOOKUPS_PASS = "contractor_exists AND NOT (name_taken OR uuid_taken OR external_id_taken)"
+
 _SAVE_SETTINGS = """
 INSERT INTO account_balance_notification_settings
     (account_id, low_threshold, high_threshold, send_to)
@@ -53,7 +64,7 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (account_id) DO UPDATE
 SET low_threshold = EXCLUDED.low_threshold, high_threshold = EXCLUDED.high_threshold,
     send_to = EXCLUDED.send_to
-RETURNING low_threshold, high_threshold, state_id
+RETURNING *
 """
 
 # contract §4.4: what goes with a deleted account is audited as destroyed
@@ -128,12 +139,17 @@ async def create(connection: Connection, context: Context, payload: WritePayload
 
 async def update(
     connection: Connection, context: Context, key: object, payload: WritePayload
-) -> None:
-    """Three statements: the row locked, then the lookups its new values need, then the
-    change, its audit row and the settings row together (issue 10). The lookups come after the
-    lock, in a statement of their own: a statement that waited for the lock still reads what
-    was committed before it began (READ COMMITTED), so a contractor deleted, or a name taken or
-    freed, while it waited would be judged on stale data."""
+) -> Row:
+    """Two statements (issue 10): the row locked, then one that checks the lookups its new
+    values need, writes the change, its audit row and the settings row, and returns the
+    answer's row. The lookups are in the second statement, not the first: a statement that
+    waited for the lock still reads what was committed before it began (READ COMMITTED), so a
+    contractor deleted, or a name taken or freed, while it waited would be judged on stale
+    data; the second begins after the lock is held.
+
+    The values are validated first as if every lookup passed (as far as the values allow):
+    input the rules refuse without them costs one more statement, the lookups, so that the
+    errors come in the contract's order with the lookups' among them."""
     given = payload.values()
     current = await connection.fetchrow(_CURRENT, key)
     if current is None:
@@ -142,13 +158,18 @@ async def update(
     account_id: int = before.pop("id")
     balance: Decimal = before.pop("balance")
     previous = before.pop("previous")
-    lookups = await _lookups(connection, {**before, **given}, account_id)
-    lookups.currency_id = before["currency_id"]
     values = {**before, **given}
-    errors, clean = rules.validate(values, lookups, creating=False)
-    if clean["uuid"] is None and "uuid" not in errors:
-        errors.add("uuid", "can't be blank")
-    raise_invalid(ACCOUNTS, errors)
+    timezones = await valid_timezones(connection)
+    wanted = rules.candidates(values)
+    # what the lookups say at best: a contractor id no row can have exists for none of them
+    passing = rules.Lookups(
+        wanted.contractor_id is not None, before["currency_id"], timezones=timezones
+    )
+    errors, clean = _validate_update(values, passing)
+    if errors:
+        lookups = await _lookups(connection, values, account_id)
+        lookups.currency_id = before["currency_id"]
+        raise_invalid(ACCOUNTS, _validate_update(values, lookups)[0])
     changes = {key: clean[key] for key in STORED if clean[key] != before[key]}
     if rules.needs_invoice_schedule(before, clean):
         next_at, next_type = rules.invoice_schedule(
@@ -156,38 +177,61 @@ async def update(
         )
         if (next_at, next_type) != (before["next_invoice_at"], before["next_invoice_type_id"]):
             changes["next_invoice_at"], changes["next_invoice_type_id"] = next_at, next_type
-    # contract §4.1: the settings row is rewritten on every update
-    settings_args = [
+    args: list[object] = [
         account_id,
+        # contract §4.1: the settings row is rewritten on every update
         clean["balance_low_threshold"],
         clean["balance_high_threshold"],
         clean["send_balance_notifications_to"],
+        wanted.contractor_id,
+        wanted.name,
+        wanted.uuid,
+        wanted.external_id,
     ]
     write = Write(connection, context)
     if changes:
-        first = len(settings_args) + 1
-        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=first))
+        assignments = ", ".join(
+            f"{name} = ${number}" for number, name in enumerate(changes, start=len(args) + 1)
+        )
+        args += changes.values()
         audit_sql, audit_args = write.audit_within(
-            first + len(changes),
+            len(args) + 1,
             "Account",
             account_id,
             "update",
             previous=previous,
             changes=audit.changes_between(before, changes),
         )
-        with wire_errors(ACCOUNTS, UNIQUE_CONSTRAINTS):
-            settings = await connection.fetchrow(
-                f"WITH changed AS (UPDATE accounts SET {assignments}, updated_at = now()"
-                f" WHERE id = $1), audited AS ({audit_sql}), saved AS ({_SAVE_SETTINGS})"
-                " SELECT * FROM saved",
-                *settings_args,
-                *changes.values(),
-                *audit_args,
-            )
+        args += audit_args
+        sql = _update_sql(assignments, audit_sql)
     else:
-        settings = await connection.fetchrow(_SAVE_SETTINGS, *settings_args)
+        sql = _update_sql(None, "")
+    with wire_errors(ACCOUNTS, UNIQUE_CONSTRAINTS):
+        row = await connection.fetchrow(sql, *args)
+    assert row is not None
+    answer, found = row[:_ANSWER_LENGTH], row[_ANSWER_LENGTH:]
+    lookups = rules.Lookups(
+        contractor_exists=found[0],
+        currency_id=before["currency_id"],
+        taken={name for name, taken in zip(_TAKEN, found[1:4], strict=True) if taken},
+        timezones=timezones,
+    )
+    if not lookups.contractor_exists or lookups.taken:
+        # the change was not made; what the statement wrote besides rolls back with the 422
+        raise_invalid(ACCOUNTS, _validate_update(values, lookups)[0])
     # §7 (issue 7): new thresholds are checked against the balance at once
+    settings = dict(zip(("low_threshold", "high_threshold", "state_id"), found[4:], strict=True))
     await write.check_thresholds(account_id, balance, settings)
+    return answer
+
+
+def _validate_update(
+    values: dict[str, Any], lookups: rules.Lookups
+) -> tuple[Errors, dict[str, Any]]:
+    errors, clean = rules.validate(values, lookups, creating=False)
+    if clean["uuid"] is None and "uuid" not in errors:
+        errors.add("uuid", "can't be blank")
+    return errors, clean
 
 
 async def _save_settings(
@@ -243,6 +287,7 @@ ACCOUNTS = Resource(
             description="Unique name of the account.",
             required=True,
             nullable=False,
+            unique=True,
         ),
         Attribute(
             "balance",
@@ -343,6 +388,7 @@ ACCOUNTS = Resource(
             filter=FilterFamily.UUID,
             description="Unique; generated when a create gives none.",
             nullable=False,
+            unique=True,
         ),
         *(
             Attribute(
@@ -447,3 +493,26 @@ _CURRENT = (
     + ", to_jsonb(a) AS previous"
     + f" FROM {ACCOUNTS.from_sql} WHERE a.id = $1 FOR UPDATE OF a"
 )
+# - the update's second statement: the lookups, then (when a stored column changes) the change
+#   with its audit row, made only if the lookups pass, and the settings row; it answers with
+#   the row as `select_sql` would read it after the write (the same columns, under the same
+#   aliases), the lookups and the settings' state.
+_TAKEN = ("name", "uuid", "external_id")
+_ANSWER_COLUMNS = select_columns(ACCOUNTS)
+_ANSWER_LENGTH = 1 + len(ACCOUNTS.attributes) + len(ACCOUNTS.relationships)
+
+
+def _update_sql(assignments: str | None, audit_sql: str) -> str:
+    changed = ""
+    if assignments is not None:
+        changed = (
+            f", changed AS (UPDATE accounts SET {assignments}, updated_at = now()"
+            f" WHERE id = $1 AND (SELECT {_UPDATE_LOOKUPS_PASS} FROM lookups) RETURNING *)"
+            f", audited AS ({audit_sql})"
+        )
+    return (
+        f"WITH lookups AS ({_UPDATE_LOOKUPS}){changed}, saved AS ({_SAVE_SETTINGS})"
+        f" SELECT {_ANSWER_COLUMNS}, l.*, s.low_threshold, s.high_threshold, s.state_id"
+        f" FROM lookups l LEFT JOIN {'changed' if changed else 'accounts'} a ON a.id = $1"
+        " LEFT JOIN saved s ON true"
+    )
