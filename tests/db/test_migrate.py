@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from tests.conftest import run
+from tests.conftest import run, scratch_database
 
 from accounts_api.db import embedded, migrate
 
@@ -263,3 +264,50 @@ def test_the_database_enforces(
             assert error.column_name == column
         elif column is not None:  # the violation is about that column, not another key
             assert f"Key ({column})=" in error.detail  # type: ignore[attr-defined]
+
+
+CONCURRENTLY = Path(__file__).resolve().parents[2] / "deploy" / "indexes-concurrently.sql"
+
+
+def statements(script: str) -> list[str]:
+    """The script's statements one by one, as psql sends them (CREATE INDEX CONCURRENTLY may not
+    share a transaction, and a string of several statements is one)."""
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in code.split(";") if statement.strip()]
+
+
+def indexes(url: str) -> dict[str, tuple[int, str]]:
+    """The indexes of accounts and contractors: name -> (oid, definition)."""
+    rows = fetch(
+        url,
+        "SELECT c.oid::int AS oid, i.indexname, i.indexdef FROM pg_indexes i"
+        " JOIN pg_class c ON c.relname = i.indexname"
+        " WHERE i.schemaname = 'public' AND i.tablename IN ('accounts', 'contractors')",
+    )
+    return {row["indexname"]: (row["oid"], row["indexdef"]) for row in rows}
+
+
+def test_indexes_built_concurrently_first_are_kept_by_the_migrations(
+    database_url: str, url: str
+) -> None:
+    """docs/deploy.md, "Upgrading a large database": deploy/indexes-concurrently.sql builds the
+    indexes of 0006 and 0008 on a database at 0005 without blocking writes; the migrations then
+    build none again (the same index objects remain) and end where a fresh upgrade ends."""
+    fresh = {name: definition for name, (_, definition) in indexes(url).items()}
+    with scratch_database(database_url, "accounts_api_scratch_concurrently") as large:
+        migrate.upgrade(large, "0005")
+        for statement in statements(CONCURRENTLY.read_text()):
+            run(_execute(large, statement))
+        built = indexes(large)
+
+        migrate.upgrade(large)
+
+        after = indexes(large)
+    assert {name: definition for name, (_, definition) in after.items()} == fresh
+    kept = set(built) & set(after)
+    assert {
+        "accounts_name_trgm_idx",
+        "accounts_balance_id_idx",
+        "accounts_external_id_id_idx",
+    } <= kept
+    assert all(after[name][0] == built[name][0] for name in kept)

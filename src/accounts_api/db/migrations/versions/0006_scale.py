@@ -32,24 +32,26 @@ depends_on = None
 
 SLOTS = 16
 
+# IF NOT EXISTS: on a large database the operator may have built them CONCURRENTLY first
+# (deploy/indexes-concurrently.sql); a plain CREATE INDEX blocks writes to the table meanwhile
 SCHEMA = f"""
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
 -- filter[name_cont], name_start, name_end, name_cont_any: `a.name ILIKE $n` (ANY for cont_any)
-CREATE INDEX accounts_name_trgm_idx ON accounts USING gin (name gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS accounts_name_trgm_idx ON accounts USING gin (name gin_trgm_ops);
 -- filter[contractor.id], alone or with sort=balance / -balance, which the index then orders;
 -- also the foreign key's check when a contractor is deleted: it replaces the index of
 -- contractor_id alone
-CREATE INDEX accounts_contractor_balance_idx ON accounts (contractor_id, balance);
+CREATE INDEX IF NOT EXISTS accounts_contractor_balance_idx ON accounts (contractor_id, balance);
 DROP INDEX accounts_contractor_id_idx;
 -- sort=balance / -balance; filter[balance_lt], balance_gt, ... (`a.balance::numeric` is the
 -- column itself: it is numeric already)
-CREATE INDEX accounts_balance_idx ON accounts (balance);
+CREATE INDEX IF NOT EXISTS accounts_balance_idx ON accounts (balance);
 -- filter[external_id_eq], _in, _gt, ...: the number family compares `a.external_id::numeric`,
 -- which the unique index on external_id (sort=external_id, lookups by it) cannot serve
-CREATE INDEX accounts_external_id_numeric_idx ON accounts ((external_id::numeric));
+CREATE INDEX IF NOT EXISTS accounts_external_id_numeric_idx ON accounts ((external_id::numeric));
 -- contractors' filter[name_cont], name_start, name_end, name_cont_any
-CREATE INDEX contractors_name_trgm_idx ON contractors USING gin (name gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS contractors_name_trgm_idx ON contractors USING gin (name gin_trgm_ops);
 
 CREATE TABLE row_counts (
     table_name varchar NOT NULL,

@@ -10,6 +10,8 @@ page of `sort=balance`. These indexes give that order as they are read, forwards
   the constraint, and lookups by external id use it), so every write that is not HOT (a change
   of balance) now updates one more index.
 Name and uuid need none: unique and never null, they have no ties, and no id is added.
+IF NOT EXISTS: on a large database the operator may have built them CONCURRENTLY first
+(deploy/indexes-concurrently.sql).
 
 Revision ID: 0008
 Revises: 0007
@@ -26,11 +28,12 @@ depends_on = None
 def upgrade() -> None:
     execute_script(
         """
-        CREATE INDEX accounts_balance_id_idx ON accounts (balance, id);
+        CREATE INDEX IF NOT EXISTS accounts_balance_id_idx ON accounts (balance, id);
         DROP INDEX accounts_balance_idx;
-        CREATE INDEX accounts_contractor_balance_id_idx ON accounts (contractor_id, balance, id);
+        CREATE INDEX IF NOT EXISTS accounts_contractor_balance_id_idx
+            ON accounts (contractor_id, balance, id);
         DROP INDEX accounts_contractor_balance_idx;
-        CREATE INDEX accounts_external_id_id_idx ON accounts (external_id, id);
+        CREATE INDEX IF NOT EXISTS accounts_external_id_id_idx ON accounts (external_id, id);
         """
     )
 
