@@ -37,11 +37,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/scale.py --accounts $(BENCH_ACCOUNTS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src
+	$(BIN)/mypy src bench
 
 clean:
 	rm -rf $(VENV) var/test-pg

@@ -100,10 +100,10 @@ class Bare:
                 async with after_commit.transaction(connection):
                     assert ACCOUNTS.writer.update is not None
                     # the accounts writer answers with the row it wrote, as Api.update uses it
-                    row = await ACCOUNTS.writer.update(connection, self.context, key, payload)
-                    assert row is not None
-            else:
-                row = await fetch_one(connection, ACCOUNTS, key)
+                    written = await ACCOUNTS.writer.update(connection, self.context, key, payload)
+                assert written is not None
+                return 200, encode({"data": Renderer(ACCOUNTS, base, {}).resource_object(written)})
+            row = await fetch_one(connection, ACCOUNTS, key)
             return 200, encode({"data": Renderer(ACCOUNTS, base, {}).resource_object(row)})
 
     async def accounts_page(self, connection: Any, scope: Scope, base: str) -> bytes:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 from run import (
@@ -68,13 +69,19 @@ def bare_serving(database_url: str, workers: int) -> Iterator[str]:
             process.kill()
 
 
+def on_port(connection: Any, port: int) -> bool:
+    """A connection's local address is on `port` (psutil gives an empty tuple for none)."""
+    return getattr(connection.laddr, "port", None) == port
+
+
 def listening(port: int) -> bool:
-    return any(c.laddr.port == port for c in psutil.net_connections("tcp") if c.status == "LISTEN")
+    connections = psutil.net_connections("tcp")
+    return any(on_port(c, port) for c in connections if c.status == "LISTEN")
 
 
 def workers_on(port: int) -> list[psutil.Process]:
     """The processes that accept on `port` (uvicorn's workers; the supervisor too)."""
-    pids = {c.pid for c in psutil.net_connections("tcp") if c.laddr.port == port and c.pid}
+    pids = {c.pid for c in psutil.net_connections("tcp") if on_port(c, port) and c.pid}
     return [psutil.Process(pid) for pid in pids]
 
 

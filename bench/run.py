@@ -29,6 +29,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).parent / "accounts-api"
@@ -42,14 +43,16 @@ def free_port() -> int:
         return port
 
 
-def call(base: str, method: str, path: str, token: str | None, body: object = None) -> dict:
+def call(
+    base: str, method: str, path: str, token: str | None, body: object = None
+) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(f"{base}{path}", data=data, method=method)
     request.add_header("Content-Type", JSONAPI if token else "application/json")
     if token:
         request.add_header("Authorization", token)
     with urllib.request.urlopen(request, timeout=30) as response:
-        result: dict = json.loads(response.read() or b"{}")
+        result: dict[str, Any] = json.loads(response.read() or b"{}")
         return result
 
 
