@@ -52,6 +52,47 @@ FROM entry e
 LEFT JOIN account_balance_notification_settings s ON s.account_id = $1
 """
 
+# issue 10: `move_balance` in one statement with the account's row and its audit row, for a
+# writer that has the account's id but not its row (the balance correction): one round trip
+# where `lock_account` + `move_balance` send three. The caller holds the row's lock already
+# (taken by an earlier statement of its transaction): a statement's snapshot is taken when it
+# starts, so the thresholds it reads are current only if nobody could change them meanwhile.
+# The row is read FOR UPDATE all the same, in a MATERIALIZED CTE taken before the UPDATE, so
+# that the balance before is the one the UPDATE adds to whatever the caller did.
+#
+# The audit row's JSON must be what `audit.record` writes: msgspec writes a Decimal as
+# str(Decimal), which is numeric's text except in scientific notation, i.e. below 1e-6 in
+# magnitude or a zero of more than 6 decimals. Those (never in practice) get no audit row here
+# (`audited` is false) and the writer records it from Python, as before.
+_PLAIN = "(({0} <> 0 AND abs({0}) >= 0.000001) OR ({0} = 0 AND scale({0}) <= 6))"
+_MOVE_WITH_AUDIT = f"""
+WITH account AS MATERIALIZED (
+    SELECT id, balance FROM accounts WHERE id = $1 FOR UPDATE
+), moved AS (
+    UPDATE accounts a SET balance = a.balance + $2, updated_at = now()
+    FROM account
+    WHERE a.id = account.id
+    RETURNING a.id, a.name, account.balance AS before, a.balance AS after
+), entry AS (
+    INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,
+                                admin_id)
+    SELECT id, $2, after, $3, $4, $5, $6 FROM moved
+    RETURNING balance_after
+), audited AS (
+    INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)
+    SELECT 'Account', id, 'update', $7, jsonb_build_object('balance', before::text),
+           jsonb_build_object('balance', jsonb_build_array(before::text, after::text)), $8::inet
+    FROM moved
+    WHERE {_PLAIN.format("before")} AND {_PLAIN.format("after")}
+    RETURNING id
+)
+SELECT m.id, m.name, m.before, e.balance_after, EXISTS (SELECT FROM audited) AS audited,
+       s.low_threshold, s.high_threshold, s.state_id
+FROM moved m
+CROSS JOIN entry e
+LEFT JOIN account_balance_notification_settings s ON s.account_id = m.id
+"""
+
 # contract §7: the new state and one log row per event, in order; with each row, the account
 # as its event tells it (outbox.py), after the write
 _RECORD_EVENTS = """
@@ -166,6 +207,39 @@ class Write:
         )
         await self.check_thresholds(account["id"], after, row)
         return after
+
+    async def move_balance_of(
+        self, account_id: int, amount: Decimal, kind: ledger.Kind, source: ledger.Source
+    ) -> Row | None:
+        """`move_balance` of the account `account_id`, whose row lock the transaction holds,
+        without its row: the same ledger entry, audit row and threshold events (issue 10). The
+        account's id, name, balance `before` and `balance_after`; None when there is no such
+        account (nothing was written)."""
+        row = await self.connection.fetchrow(
+            _MOVE_WITH_AUDIT,
+            account_id,
+            amount,
+            kind.value,
+            source.type,
+            source.id,
+            self.actor.admin_id,
+            str(self.actor.admin_id),
+            self.actor.ip,
+        )
+        if row is None:
+            return None
+        after_commit(metrics.money_moved(kind.value))
+        before, after = row["before"], row["balance_after"]
+        if not row["audited"]:
+            await self.audit(
+                "Account",
+                account_id,
+                "update",
+                previous={"balance": before},
+                changes={"balance": (before, after)},
+            )
+        await self.check_thresholds(account_id, after, row)
+        return row
 
     async def close_account(self, account: Row) -> None:
         """An account's delete takes its balance to 0 first: its ledger ends at 0. Its

@@ -17,13 +17,20 @@ When the connection is lost at the commit, whether it committed is unknown: ever
 batch is answered with that error, as each would be alone (503); idempotency keys keep their
 retries safe.
 
+A write whose refusals are all checked before it writes (`write_transaction(...,
+refusals_checked=True)`) opens no savepoint in a batch: it can then only fail by a database
+error (or a bug), which leaves its partial work in the batch's transaction, and the batch is
+rolled back and each write runs again alone, as when the commit is refused. Its answers are
+those the writes have alone either way; it saves two round trips a write (SAVEPOINT, RELEASE).
+
 A batch of one is a write alone: the same statements as without batching.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 import asyncpg
@@ -43,6 +50,60 @@ Outcome = Response | Exception
 
 class _RolledBack(Exception):
     """Nothing of the batch committed, and its writes may run again."""
+
+
+class RunAlone(Exception):
+    """A write without a savepoint of its own failed: the batch's transaction holds part of it
+    and must not commit."""
+
+
+class _Batch:
+    """What the writes of a batch share, while they run in its transaction."""
+
+    __slots__ = ("held", "transaction")
+
+    def __init__(self, transaction: object | None):
+        # after_commit's token for the batch's own transaction (not a write's savepoint)
+        self.transaction = transaction
+        # the row locks its writes took in it outside any savepoint, held until it ends
+        self.held: set[Hashable] = set()
+
+
+# set while a batch's writes run in its transaction (their task's context)
+_batch: ContextVar[_Batch | None] = ContextVar("group_commit_batch", default=None)
+
+
+def batched() -> bool:
+    """The current write is one of a batch of several (a batch of one is a write alone)."""
+    return _batch.get() is not None
+
+
+def holds(lock: Hashable) -> bool:
+    """An earlier write of the batch took this row lock (`took`): the batch's transaction holds
+    it, so what is under it changed since only by the batch's own writes, and a statement of
+    this write reads it as of now without locking it first."""
+    batch = _batch.get()
+    return batch is not None and lock in batch.held
+
+
+def took(lock: Hashable) -> None:
+    """The current write took this row lock. Kept for the batch's later writes only when no
+    savepoint of the write can give it back (a savepoint rolled back releases its locks): the
+    write runs in the batch's transaction itself (`without_savepoint`, not keyed)."""
+    batch = _batch.get()
+    if batch is not None and after_commit.innermost() is batch.transaction:
+        batch.held.add(lock)
+
+
+@asynccontextmanager
+async def without_savepoint(connection: Connection) -> AsyncIterator[None]:
+    """A write's transaction inside the batch's, without a savepoint: whatever fails it makes
+    the batch run again, write by write, alone."""
+    try:
+        async with after_commit.transaction(connection, savepoint=False):
+            yield
+    except Exception as error:
+        raise RunAlone() from error
 
 
 async def run(batch: list[Queued[Item]], acquire: Acquire, write: Write[Item]) -> None:
@@ -94,8 +155,10 @@ async def _together(
 ) -> list[tuple[Queued[Item], Outcome]]:
     outcomes: list[tuple[Queued[Item], Outcome]] = []
     committing = False
+    token = _batch.set(None)
     try:
         async with after_commit.transaction(connection):
+            _batch.set(_Batch(after_commit.innermost()))
             for queued in live:
                 # a write's turn is its place in the batch: past its wait limit, as alone
                 if queued.overdue():
@@ -103,6 +166,8 @@ async def _together(
                     continue
                 try:
                     outcomes.append((queued, await write(queued.item, connection)))
+                except RunAlone as error:
+                    raise _RolledBack() from error
                 except (JsonApiError, ErrorList) as refused:
                     # refused before it wrote, or inside its savepoint, rolled back
                     outcomes.append((queued, refused))
@@ -118,6 +183,8 @@ async def _together(
         if committing and not _refused_by_server(error, connection):
             raise
         raise _RolledBack() from error
+    finally:
+        _batch.reset(token)
     return outcomes
 
 
