@@ -34,9 +34,25 @@ from accounts_api.domain.validation import decimal_text
 # a row as read (asyncpg) or as a writer holds it
 Row: TypeAlias = "Mapping[str, Any] | asyncpg.Record"
 
-# the balance moves and the entry is written (ledger.post), and in the same statement the
-# account's thresholds and state are read for the state machine
-_MOVE = """
+# The audit row of a balance change (contract §4.3) is written by the statement that moves the
+# balance (issue 10: one round trip less). Its JSON must be what `audit.record` writes:
+# msgspec writes a Decimal as str(Decimal), which is numeric's text except in scientific
+# notation, i.e. below 1e-6 in magnitude or a zero of more than 6 decimals. A balance after
+# like that (never in practice) gets no audit row here (`audited` is false) and the writer
+# records it from Python, as before.
+_PLAIN = "(({0} <> 0 AND abs({0}) >= 0.000001) OR ({0} = 0 AND scale({0}) <= 6))"
+_AUDITED = (
+    "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)"
+    " SELECT 'Account', id, 'update', $7, jsonb_build_object('balance', {before}),"
+    " jsonb_build_object('balance', jsonb_build_array({before}, {after}::text)), $8::inet"
+    " FROM moved WHERE {plain}"
+    " RETURNING id"
+)
+
+# the balance moves and the entry is written (ledger.post), the account's audit row, and in the
+# same statement the account's thresholds and state are read for the state machine ($9: the
+# balance before, as the audit row tells it)
+_MOVE = f"""
 WITH moved AS (
     UPDATE accounts SET balance = balance + $2, updated_at = now()
     WHERE id = $1
@@ -46,25 +62,22 @@ WITH moved AS (
                                 admin_id)
     SELECT id, $2, balance, $3, $4, $5, $6 FROM moved
     RETURNING balance_after
+), audited AS (
+    {_AUDITED.format(before="$9::text", after="balance", plain=_PLAIN.format("balance"))}
 )
-SELECT e.balance_after, s.low_threshold, s.high_threshold, s.state_id
+SELECT e.balance_after, EXISTS (SELECT FROM audited) AS audited,
+       s.low_threshold, s.high_threshold, s.state_id
 FROM entry e
 LEFT JOIN account_balance_notification_settings s ON s.account_id = $1
 """
 
-# issue 10: `move_balance` in one statement with the account's row and its audit row, for a
-# writer that has the account's id but not its row (the balance correction): one round trip
-# where `lock_account` + `move_balance` send three. The caller holds the row's lock already
-# (taken by an earlier statement of its transaction): a statement's snapshot is taken when it
-# starts, so the thresholds it reads are current only if nobody could change them meanwhile.
-# The row is read FOR UPDATE all the same, in a MATERIALIZED CTE taken before the UPDATE, so
-# that the balance before is the one the UPDATE adds to whatever the caller did.
-#
-# The audit row's JSON must be what `audit.record` writes: msgspec writes a Decimal as
-# str(Decimal), which is numeric's text except in scientific notation, i.e. below 1e-6 in
-# magnitude or a zero of more than 6 decimals. Those (never in practice) get no audit row here
-# (`audited` is false) and the writer records it from Python, as before.
-_PLAIN = "(({0} <> 0 AND abs({0}) >= 0.000001) OR ({0} = 0 AND scale({0}) <= 6))"
+# issue 10: `move_balance` in one statement with the account's row, for a writer that has the
+# account's id but not its row (the balance correction): one round trip where `lock_account` +
+# `move_balance` send two. The caller holds the row's lock already (taken by an earlier
+# statement of its transaction): a statement's snapshot is taken when it starts, so the
+# thresholds it reads are current only if nobody could change them meanwhile. The row is read
+# FOR UPDATE all the same, in a MATERIALIZED CTE taken before the UPDATE, so that the balance
+# before is the one the UPDATE adds to whatever the caller did.
 _MOVE_WITH_AUDIT = f"""
 WITH account AS MATERIALIZED (
     SELECT id, balance FROM accounts WHERE id = $1 FOR UPDATE
@@ -79,12 +92,13 @@ WITH account AS MATERIALIZED (
     SELECT id, $2, after, $3, $4, $5, $6 FROM moved
     RETURNING balance_after
 ), audited AS (
-    INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)
-    SELECT 'Account', id, 'update', $7, jsonb_build_object('balance', before::text),
-           jsonb_build_object('balance', jsonb_build_array(before::text, after::text)), $8::inet
-    FROM moved
-    WHERE {_PLAIN.format("before")} AND {_PLAIN.format("after")}
-    RETURNING id
+    {
+    _AUDITED.format(
+        before="before::text",
+        after="after",
+        plain=f"{_PLAIN.format('before')} AND {_PLAIN.format('after')}",
+    )
+}
 )
 SELECT m.id, m.name, m.before, e.balance_after, EXISTS (SELECT FROM audited) AS audited,
        s.low_threshold, s.high_threshold, s.state_id
@@ -193,20 +207,28 @@ class Write:
             source.type,
             source.id,
             self.actor.admin_id,
+            str(self.actor.admin_id),
+            self.actor.ip,
+            str(before),  # the text msgspec writes for it
         )
         if row is None:
             raise LookupError(f"account {account['id']} does not exist")
         after_commit(metrics.money_moved(kind.value))
         after: Decimal = row["balance_after"]
+        if not row["audited"]:
+            await self._audit_balance(account["id"], before, after)
+        await self.check_thresholds(account["id"], after, row)
+        return after
+
+    async def _audit_balance(self, account_id: int, before: Decimal, after: Decimal) -> None:
+        """The audit row of a balance change that its statement left to Python (_AUDITED)."""
         await self.audit(
             "Account",
-            account["id"],
+            account_id,
             "update",
             previous={"balance": before},
             changes={"balance": (before, after)},
         )
-        await self.check_thresholds(account["id"], after, row)
-        return after
 
     async def move_balance_of(
         self, account_id: int, amount: Decimal, kind: ledger.Kind, source: ledger.Source
@@ -231,13 +253,7 @@ class Write:
         after_commit(metrics.money_moved(kind.value))
         before, after = row["before"], row["balance_after"]
         if not row["audited"]:
-            await self.audit(
-                "Account",
-                account_id,
-                "update",
-                previous={"balance": before},
-                changes={"balance": (before, after)},
-            )
+            await self._audit_balance(account_id, before, after)
         await self.check_thresholds(account_id, after, row)
         return row
 
