@@ -177,6 +177,25 @@ class Write:
             changes=changes,
         )
 
+    async def create(
+        self,
+        insert_sql: str,
+        args: Sequence[object],
+        item_type: str,
+        changes: Mapping[str, tuple[Any, Any]],
+    ) -> int:
+        """Runs `insert_sql` (an INSERT of one record RETURNING its id, parameters from $1)
+        with the record's create audit row in the same statement (issue 10: one round trip);
+        the record's id."""
+        sql = (
+            f"WITH inserted AS ({insert_sql}), audited AS"
+            f" ({audit.insert_created_sql(len(args) + 1, 'inserted')})"
+            " SELECT id FROM inserted"
+        )
+        created = audit.created_values(self.actor, item_type=item_type, changes=changes)
+        key: int = await self.connection.fetchval(sql, *args, *created)
+        return key
+
     async def audit_rows(self, rows_sql: str, *args: object) -> None:
         """Audit rows for many records at once: `rows_sql` selects item_type, item_id, event,
         object and object_changes (its parameters start at $3)."""
