@@ -63,10 +63,9 @@ async def write_transaction(
     it is over, a deadlock retry must not run the write again. Its after-commit work
     (after_commit.py) runs once it, or the keyed request's transaction around it, commits.
 
-    `refusals_checked`: the write refuses nothing inside the block (it checked its request
-    before), so only a database error or a bug can fail it there. In a batch it then opens no
-    savepoint of its own (group_commit.py: such a failure makes every write of the batch run
-    again alone)."""
+    `refusals_checked`: the write refuses (JsonApiError) inside the block only before it has
+    changed anything. In a batch it then opens no savepoint of its own (group_commit.py: any
+    other failure makes the batch run again, this write in a savepoint)."""
     if refusals_checked and group_commit.batched():
         async with group_commit.without_savepoint(connection):
             yield

@@ -223,7 +223,8 @@ PAYMENTS = Resource(
     # contract §5.6: id is not sortable; Yeti's `rollback-at` typo sorts by rolledback-at here
     id_sortable=False,
     extra_sorts={"rollback_at": "p.rolledback_at"},
-    writer=Writer(create=create),
+    # `create` refuses after the account's lock and reads, before its INSERT
+    writer=Writer(create=create, create_refuses_before_writing=True),
     actions={"rollback": rollback},
     write_queue=linked_account,
 )
