@@ -441,6 +441,50 @@ def test_correction_adds_to_the_balance_of_the_account_id(
     assert snapshot(db, int(other["id"]))["balance"] == other_before["balance"]
 
 
+# (balance before, correction): plain numerals, and those whose Decimal text is scientific
+# (below 1e-6, a zero of more than 6 decimals), which the one-statement path leaves to Python
+AUDITED_CORRECTIONS = [
+    ("1000", "-22.11", ("1000", "977.89")),
+    ("1.0", "0.01", ("1.0", "1.01")),
+    ("-3", "1000000000000000000000000000.000001", None),
+    ("0", "0.000001", ("0", "0.000001")),
+    ("0", "1e-7", ("0", "1E-7")),
+    ("0.0000001", "-0.0000001", ("1E-7", "0E-7")),
+    ("5", "-5.00000000", ("5", "0E-8")),
+    ("5.000000", "-5", ("5.000000", "0.000000")),
+]
+
+
+@pytest.mark.parametrize(("opening", "amount", "texts"), AUDITED_CORRECTIONS)
+def test_a_correction_is_audited_as_with_its_lock_apart(
+    api: Api,
+    db: Db,
+    account: dict[str, Any],
+    opening: str,
+    amount: str,
+    texts: tuple[str, str] | None,
+) -> None:
+    """issue 10: a correction without If-Match locks, moves and audits in one statement; with
+    one, the lock and the If-Match check come first and the audit row is written apart. Both
+    write the same audit row: the balances as the JSON strings str(Decimal) makes."""
+
+    def audited(headers: dict[str, str]) -> tuple[Any, Any]:
+        db.set_balance(account["id"], opening)
+        before = snapshot(db, account["id"])
+        body = correction_body(str(account["id"]), {"correction": amount})
+        response = send(api, "PUT", correction_url(account["id"]), body, headers=headers)
+        assert response.status_code == 200, response.text
+        [row] = new_audit_rows(db, before)
+        return row["object"], row["object_changes"]
+
+    in_one_statement = audited({})
+    apart = audited({"If-Match": "*"})
+
+    assert in_one_statement == apart
+    if texts is not None:
+        assert in_one_statement == ({"balance": texts[0]}, {"balance": list(texts)})
+
+
 def test_correction_renders_decimals_as_strings(api: Api, db: Db, account: dict[str, Any]) -> None:
     db.set_balance(account["id"], "991")
 

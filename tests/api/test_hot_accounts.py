@@ -460,3 +460,176 @@ def test_metrics_count_only_the_committed_writes_of_a_batch(
 
     assert [a.status for a in answers] == [201, 201, 422, 422, 201]
     assert after - before == 3
+
+
+# -- corrections without savepoints (issue 10) ----------------------------------------------
+
+
+def logged_batch(
+    database_url: str, token: str, account: int, requests: list[tuple[Any, ...]]
+) -> tuple[list[Sent], list[str]]:
+    """`one_batch` on an app with one pooled connection, and the statements it sent."""
+    statements: list[str] = []
+
+    async def main() -> list[Sent]:
+        async with running(database_url, token, pool_size=1) as client:
+            async with client.pool.acquire() as connection:  # the pool's only connection, warm
+                connection.add_query_logger(lambda record: statements.append(record.query))
+            return await one_batch(client, database_url, account, requests)
+
+    return asyncio.run(asyncio.wait_for(main(), DEADLINE)), statements
+
+
+def test_a_batch_of_corrections_sends_one_statement_each(
+    db: Db, database_url: str, token: str, make_account: MakeAccount
+) -> None:
+    """Each correction's movement, ledger entry and audit row are one statement, and in a
+    batch it opens no savepoint; the account's row lock is taken by the first correction of a
+    transaction and kept by the batch: BEGIN, the lock, one statement a correction, the check
+    that the transaction can commit, COMMIT. The first, alone: BEGIN, lock, statement, COMMIT."""
+    account = open_account(db, make_account, Decimal(0))
+    requests = [correction(account, "1")] + [correction(account, "0.01")] * 4
+
+    answers, statements = logged_batch(database_url, token, account, requests)
+
+    assert [a.status for a in answers] == [200] * 5
+    balances = [a.json()["data"]["attributes"]["balance"] for a in answers]
+    assert balances == ["1.0", "1.01", "1.02", "1.03", "1.04"]
+    # asyncpg reads the types of a statement's parameters the first time it prepares it
+    introspection = ("'jit'", "typeinfo_tree", "pg_catalog")
+    kinds = [s.rstrip(";") for s in statements if not any(i in s for i in introspection)]
+    moves = [s for s in kinds if "INSERT INTO ledger_entries" in s]
+    assert len(moves) == 5 and len(set(moves)) == 1
+    lock = "SELECT * FROM accounts WHERE id = $1 FOR UPDATE"
+    # before the lone write: the admin of the token (its first use)
+    alone = kinds.index("BEGIN")
+    assert kinds[alone:] == [
+        *("BEGIN", lock, moves[0], "COMMIT"),
+        *("BEGIN", lock, *moves[1:], "SELECT 1", "COMMIT"),
+    ]
+    starts = transaction_starts(db, account, ("correction",))[1:]
+    assert len(starts) == 5 and len(set(starts[1:])) == 1 and starts[0] != starts[1]
+    # each with its own audit row, as the statement of the unbatched path writes it
+    audit = db.fetch(
+        "SELECT object, object_changes, whodunnit FROM audit_log"
+        " WHERE item_type = 'Account' AND item_id = $1 AND event = 'update' ORDER BY id",
+        account,
+    )
+    assert [(r["object"], r["object_changes"]) for r in audit] == [
+        ({"balance": "0"}, {"balance": ["0", "1"]}),
+        ({"balance": "1"}, {"balance": ["1", "1.01"]}),
+        ({"balance": "1.01"}, {"balance": ["1.01", "1.02"]}),
+        ({"balance": "1.02"}, {"balance": ["1.02", "1.03"]}),
+        ({"balance": "1.03"}, {"balance": ["1.03", "1.04"]}),
+    ]
+
+
+def test_an_invalid_correction_in_a_batch_fails_alone(
+    db: Db, database_url: str, token: str, make_account: MakeAccount
+) -> None:
+    """The second of three batched corrections is refused by validation (its refusal comes
+    before it writes anything): it answers as alone, the others commit together."""
+    account = open_account(db, make_account, Decimal(0))
+    invalid = correction(account, "abc")
+    requests = [correction(account, "1"), correction(account, "2"), invalid]
+    requests += [correction(account, "4")]
+
+    async def scenario(client: Client) -> tuple[list[Sent], Sent]:
+        return await one_batch(client, database_url, account, requests), await client.send(*invalid)
+
+    answers, alone = run(database_url, token, scenario)
+
+    assert [a.status for a in answers] == [200, 200, 422, 200]
+    assert answers[2].body == alone.body
+    assert answers[3].json()["data"]["attributes"]["balance"] == "7.0"
+    assert balance(db, account) == Decimal(7)
+    starts = transaction_starts(db, account, ("correction",))[1:]
+    assert len(starts) == 3 and starts[1] == starts[2] != starts[0]
+
+
+def test_a_write_failing_without_a_savepoint_fails_alone_when_its_batch_runs_again(
+    db: Db, database_url: str, token: str, make_account: MakeAccount
+) -> None:
+    """A correction or payment opens no savepoint in a batch. One that the database refuses
+    leaves the batch's transaction aborted: nothing of the batch commits, and the batch runs
+    again with that write in a savepoint, where it fails alone, with the answer it has alone
+    (the 500 of an unexpected error), while the others commit together, in the same order."""
+    account = open_account(db, make_account, Decimal(0))
+    db.execute("CREATE SEQUENCE hot_test_refusals")
+    db.execute(
+        "CREATE FUNCTION hot_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN PERFORM nextval('hot_test_refusals');"
+        " RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$"
+    )
+    db.execute(
+        "CREATE TRIGGER hot_test_refuse BEFORE INSERT ON ledger_entries FOR EACH ROW"
+        " WHEN (NEW.amount IN (66.6, 77.7)) EXECUTE FUNCTION hot_test_refuse()"
+    )
+    refused = correction(account, "66.6")
+    refused_payment = ("POST", PAYMENTS, payment(account, "77.7"))
+    try:
+        requests: list[tuple[Any, ...]] = [
+            correction(account, "1"),
+            correction(account, "2"),
+            ("POST", PAYMENTS, payment(account, "4"), {"Idempotency-Key": "hot-run-again"}),
+            refused,
+            correction(account, "8"),
+            refused_payment,
+            ("POST", PAYMENTS, payment(account, "16")),
+        ]
+
+        async def scenario(client: Client) -> tuple[list[Sent], Sent, Sent]:
+            batched = await one_batch(client, database_url, account, requests)
+            return batched, await client.send(*refused), await client.send(*refused_payment)
+
+        answers, alone, alone_payment = run(database_url, token, scenario)
+        # the batch ran three times: 66.6 refused without its savepoint, then in it twice;
+        # 77.7 without, then in it; then each once alone
+        refusals = db.fetchval("SELECT last_value FROM hot_test_refusals")
+    finally:
+        db.execute("DROP TRIGGER hot_test_refuse ON ledger_entries")
+        db.execute("DROP FUNCTION hot_test_refuse()")
+        db.execute("DROP SEQUENCE hot_test_refusals")
+
+    assert [a.status for a in answers] == [200, 200, 201, 500, 200, 500, 201]
+    assert (answers[3].body, answers[5].body) == (alone.body, alone_payment.body)
+    assert refusals == 7
+    assert answers[4].json()["data"]["attributes"]["balance"] == "15.0"
+    assert balance(db, account) == Decimal(31)
+    starts = transaction_starts(db, account, ("correction", "payment"))[1:]
+    assert len(starts) == 5 and starts[0] != starts[1] and len(set(starts[1:])) == 1
+    stored = db.fetchrow("SELECT status, body FROM idempotency_keys WHERE key = 'hot-run-again'")
+    assert stored is not None and (stored["status"], stored["body"]) == (201, answers[2].body)
+    assert db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE item_type = 'Account' AND item_id = $1"
+        " AND event = 'update'",
+        account,
+    ) == len(starts)
+    assert db.fetchval("SELECT count(*) FROM payments WHERE account_id = $1", account) == 2
+
+
+def test_a_batch_of_payments_opens_no_savepoint(
+    db: Db, database_url: str, token: str, make_account: MakeAccount
+) -> None:
+    """A payment refuses only before it writes: in a batch it opens no savepoint, and one
+    refused by validation (422) fails alone all the same."""
+    account = open_account(db, make_account, Decimal(0))
+    requests: list[tuple[Any, ...]] = [
+        ("POST", PAYMENTS, payment(account, "1")),
+        ("POST", PAYMENTS, payment(account, "2")),
+        ("POST", PAYMENTS, payment(account, "0")),  # refused by validation: 422
+        ("POST", PAYMENTS, payment(account, "4")),
+    ]
+
+    answers, statements = logged_batch(database_url, token, account, requests)
+
+    assert [a.status for a in answers] == [201, 201, 422, 201]
+    assert answers[3].json()["data"]["attributes"]["balance-before-payment"] == "3.0"
+    assert balance(db, account) == Decimal(7)
+    batch = statements[len(statements) - 1 - statements[::-1].index("BEGIN;") :]
+    assert not [s for s in batch if "SAVEPOINT" in s]
+    assert batch[-2:] == ["SELECT 1", "COMMIT;"]
+    # the lock, the payment with its audit row, the movement with its own, the answer's row
+    assert len(batch) == 1 + 4 + 1 + 4 + 2
+    starts = transaction_starts(db, account, ("payment",))
+    assert len(starts) == 3 and starts[1] == starts[2] != starts[0]

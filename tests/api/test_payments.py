@@ -189,6 +189,24 @@ def test_audit_rows_carry_the_real_ip(api: Api, db: Db, admin_id: int, account: 
     ]
 
 
+def test_audit_rows_tell_the_payment_and_the_balance(api: Api, db: Db, account: int) -> None:
+    """issue 10: both rows are written by the statements that insert the payment and move the
+    balance; their JSON is what a row written on its own holds (a Decimal as its str())."""
+    db.set_balance(account, "0.5")
+    response = api.post(PAYMENTS, payment_body(account, amount="12.50"))
+
+    assert response.status_code == 201, response.text
+    key = int(response.json()["data"]["id"])
+    rows = db.fetch(
+        "SELECT item_type, item_id, object, object_changes FROM audit_log"
+        " WHERE event <> 'create' OR item_type = 'Payment' ORDER BY item_type"
+    )
+    assert [tuple(row) for row in rows] == [
+        ("Account", account, {"balance": "0.5"}, {"balance": ["0.5", "13.00"]}),
+        ("Payment", key, None, {"amount": [None, "12.50"], "account_id": [None, account]}),
+    ]
+
+
 def test_show_includes_the_account(api: Api, account: int) -> None:
     key = pay(api, account)["id"]
 

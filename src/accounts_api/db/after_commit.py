@@ -26,10 +26,18 @@ logger = logging.getLogger(__name__)
 Callback = Callable[[], None]
 
 _pending: ContextVar[list[Callback] | None] = ContextVar("after_commit", default=None)
+# the innermost transaction or savepoint opened here (its callbacks' list stands for it)
+_innermost: ContextVar[list[Callback] | None] = ContextVar("after_commit_innermost", default=None)
 
 
 class OutsideTransaction(RuntimeError):
     """after_commit was called where no engine transaction can tell whether the work commits."""
+
+
+def innermost() -> object | None:
+    """Stands for the innermost transaction or savepoint opened by `transaction` (None outside
+    any): the same object as long as no savepoint was opened inside it."""
+    return _innermost.get()
 
 
 def after_commit(callback: Callback) -> None:
@@ -40,13 +48,25 @@ def after_commit(callback: Callback) -> None:
 
 
 @asynccontextmanager
-async def transaction(connection: Connection) -> AsyncIterator[None]:
-    """`connection.transaction()` whose after-commit callbacks run once it commits."""
+async def transaction(connection: Connection, *, savepoint: bool = True) -> AsyncIterator[None]:
+    """`connection.transaction()` whose after-commit callbacks run once it commits.
+
+    `savepoint=False`, inside another such transaction: no savepoint, the block is part of the
+    enclosing transaction; its callbacks join it when the block ends without an error, and
+    when it fails, whatever the block did stays in the enclosing transaction, which its owner
+    must then roll back (group_commit.py). Outside any, it opens a transaction as usual."""
     enclosing = _pending.get()
     pending: list[Callback] = []
     token = _pending.set(pending)
     try:
-        async with connection.transaction():
+        if savepoint or enclosing is None:
+            innermost = _innermost.set(pending)
+            try:
+                async with connection.transaction():
+                    yield
+            finally:
+                _innermost.reset(innermost)
+        else:
             yield
     finally:
         _pending.reset(token)

@@ -53,6 +53,32 @@ def insert_sql(first: int) -> str:
     )
 
 
+def insert_created_sql(first: int, inserted: str) -> str:
+    """The INSERT of the create rows of the records the CTE `inserted` returns (their `id`),
+    its 5 parameters numbered from `first` (`created_values`), to run as a CTE of the
+    statement that inserts them (issue 10)."""
+    item_type, event, whodunnit, changes, ip = (f"${first + n}" for n in range(5))
+    return (
+        "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)"
+        f" SELECT {item_type}::text, id, {event}::text, {whodunnit}::text, NULL,"
+        f" {changes}::jsonb, {ip}::inet"
+        f" FROM {inserted}"
+    )
+
+
+def created_values(
+    actor: Actor, *, item_type: str, changes: Mapping[str, tuple[Any, Any]]
+) -> list[object]:
+    """The parameters of `insert_created_sql`, in order."""
+    return [
+        item_type,
+        "create",
+        str(actor.admin_id),
+        {key: list(pair) for key, pair in changes.items()},
+        actor.ip,
+    ]
+
+
 def values(
     actor: Actor,
     *,

@@ -34,9 +34,25 @@ from accounts_api.domain.validation import decimal_text
 # a row as read (asyncpg) or as a writer holds it
 Row: TypeAlias = "Mapping[str, Any] | asyncpg.Record"
 
-# the balance moves and the entry is written (ledger.post), and in the same statement the
-# account's thresholds and state are read for the state machine
-_MOVE = """
+# The audit row of a balance change (contract §4.3) is written by the statement that moves the
+# balance (issue 10: one round trip less). Its JSON must be what `audit.record` writes:
+# msgspec writes a Decimal as str(Decimal), which is numeric's text except in scientific
+# notation, i.e. below 1e-6 in magnitude or a zero of more than 6 decimals. A balance after
+# like that (never in practice) gets no audit row here (`audited` is false) and the writer
+# records it from Python, as before.
+_PLAIN = "(({0} <> 0 AND abs({0}) >= 0.000001) OR ({0} = 0 AND scale({0}) <= 6))"
+_AUDITED = (
+    "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)"
+    " SELECT 'Account', id, 'update', $7, jsonb_build_object('balance', {before}),"
+    " jsonb_build_object('balance', jsonb_build_array({before}, {after}::text)), $8::inet"
+    " FROM moved WHERE {plain}"
+    " RETURNING id"
+)
+
+# the balance moves and the entry is written (ledger.post), the account's audit row, and in the
+# same statement the account's thresholds and state are read for the state machine ($9: the
+# balance before, as the audit row tells it)
+_MOVE = f"""
 WITH moved AS (
     UPDATE accounts SET balance = balance + $2, updated_at = now()
     WHERE id = $1
@@ -46,10 +62,49 @@ WITH moved AS (
                                 admin_id)
     SELECT id, $2, balance, $3, $4, $5, $6 FROM moved
     RETURNING balance_after
+), audited AS (
+    {_AUDITED.format(before="$9::text", after="balance", plain=_PLAIN.format("balance"))}
 )
-SELECT e.balance_after, s.low_threshold, s.high_threshold, s.state_id
+SELECT e.balance_after, EXISTS (SELECT FROM audited) AS audited,
+       s.low_threshold, s.high_threshold, s.state_id
 FROM entry e
 LEFT JOIN account_balance_notification_settings s ON s.account_id = $1
+"""
+
+# issue 10: `move_balance` in one statement with the account's row, for a writer that has the
+# account's id but not its row (the balance correction): one round trip where `lock_account` +
+# `move_balance` send two. The caller holds the row's lock already (taken by an earlier
+# statement of its transaction): a statement's snapshot is taken when it starts, so the
+# thresholds it reads are current only if nobody could change them meanwhile. The row is read
+# FOR UPDATE all the same, in a MATERIALIZED CTE taken before the UPDATE, so that the balance
+# before is the one the UPDATE adds to whatever the caller did.
+_MOVE_WITH_AUDIT = f"""
+WITH account AS MATERIALIZED (
+    SELECT id, balance FROM accounts WHERE id = $1 FOR UPDATE
+), moved AS (
+    UPDATE accounts a SET balance = a.balance + $2, updated_at = now()
+    FROM account
+    WHERE a.id = account.id
+    RETURNING a.id, a.name, account.balance AS before, a.balance AS after
+), entry AS (
+    INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,
+                                admin_id)
+    SELECT id, $2, after, $3, $4, $5, $6 FROM moved
+    RETURNING balance_after
+), audited AS (
+    {
+    _AUDITED.format(
+        before="before::text",
+        after="after",
+        plain=f"{_PLAIN.format('before')} AND {_PLAIN.format('after')}",
+    )
+}
+)
+SELECT m.id, m.name, m.before, e.balance_after, EXISTS (SELECT FROM audited) AS audited,
+       s.low_threshold, s.high_threshold, s.state_id
+FROM moved m
+CROSS JOIN entry e
+LEFT JOIN account_balance_notification_settings s ON s.account_id = m.id
 """
 
 # contract §7: the new state and one log row per event, in order; with each row, the account
@@ -122,6 +177,25 @@ class Write:
             changes=changes,
         )
 
+    async def create(
+        self,
+        insert_sql: str,
+        args: Sequence[object],
+        item_type: str,
+        changes: Mapping[str, tuple[Any, Any]],
+    ) -> int:
+        """Runs `insert_sql` (an INSERT of one record RETURNING its id, parameters from $1)
+        with the record's create audit row in the same statement (issue 10: one round trip);
+        the record's id."""
+        sql = (
+            f"WITH inserted AS ({insert_sql}), audited AS"
+            f" ({audit.insert_created_sql(len(args) + 1, 'inserted')})"
+            " SELECT id FROM inserted"
+        )
+        created = audit.created_values(self.actor, item_type=item_type, changes=changes)
+        key: int = await self.connection.fetchval(sql, *args, *created)
+        return key
+
     async def audit_rows(self, rows_sql: str, *args: object) -> None:
         """Audit rows for many records at once: `rows_sql` selects item_type, item_id, event,
         object and object_changes (its parameters start at $3)."""
@@ -152,20 +226,55 @@ class Write:
             source.type,
             source.id,
             self.actor.admin_id,
+            str(self.actor.admin_id),
+            self.actor.ip,
+            str(before),  # the text msgspec writes for it
         )
         if row is None:
             raise LookupError(f"account {account['id']} does not exist")
         after_commit(metrics.money_moved(kind.value))
         after: Decimal = row["balance_after"]
+        if not row["audited"]:
+            await self._audit_balance(account["id"], before, after)
+        await self.check_thresholds(account["id"], after, row)
+        return after
+
+    async def _audit_balance(self, account_id: int, before: Decimal, after: Decimal) -> None:
+        """The audit row of a balance change that its statement left to Python (_AUDITED)."""
         await self.audit(
             "Account",
-            account["id"],
+            account_id,
             "update",
             previous={"balance": before},
             changes={"balance": (before, after)},
         )
-        await self.check_thresholds(account["id"], after, row)
-        return after
+
+    async def move_balance_of(
+        self, account_id: int, amount: Decimal, kind: ledger.Kind, source: ledger.Source
+    ) -> Row | None:
+        """`move_balance` of the account `account_id`, whose row lock the transaction holds,
+        without its row: the same ledger entry, audit row and threshold events (issue 10). The
+        account's id, name, balance `before` and `balance_after`; None when there is no such
+        account (nothing was written)."""
+        row = await self.connection.fetchrow(
+            _MOVE_WITH_AUDIT,
+            account_id,
+            amount,
+            kind.value,
+            source.type,
+            source.id,
+            self.actor.admin_id,
+            str(self.actor.admin_id),
+            self.actor.ip,
+        )
+        if row is None:
+            return None
+        after_commit(metrics.money_moved(kind.value))
+        before, after = row["before"], row["balance_after"]
+        if not row["audited"]:
+            await self._audit_balance(account_id, before, after)
+        await self.check_thresholds(account_id, after, row)
+        return row
 
     async def close_account(self, account: Row) -> None:
         """An account's delete takes its balance to 0 first: its ledger ends at 0. Its

@@ -227,6 +227,11 @@ class Writer:
     create: CreateHook | None = None
     update: UpdateHook | None = None
     delete: DeleteHook | None = None
+    # `create` raises its refusals (JsonApiError) only before its first statement that changes
+    # anything (reads and row locks may come first): in a batch it needs no savepoint of its
+    # own (group_commit.py). A promise read from the code: a refusal after a change would
+    # commit the change.
+    create_refuses_before_writing: bool = False
 
 
 @dataclass(frozen=True)

@@ -386,8 +386,10 @@ class Api:
         check_accept(request)
         query = self.query_parser(resource).parse(request.url.query, index=False, write=True)
         payload = parse_create(decode(await read_body(request)), resource)
-        async with write_transaction(request, connection):
+        refuses_first = resource.writer.create_refuses_before_writing
+        async with write_transaction(request, connection, refusals_checked=refuses_first):
             key = await resource.writer.create(connection, context, payload)
+            # the row just inserted, in the same transaction: no refusal after the write
             row = await fetch_one(connection, resource, key, created=True)
         return await self._single(request, connection, resource, row, query, created=True)
 

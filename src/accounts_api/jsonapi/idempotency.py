@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from accounts_api.db import after_commit, idempotency
 from accounts_api.db.pool import Connection
+from accounts_api.jsonapi import group_commit
 from accounts_api.jsonapi.body import read_body
 from accounts_api.jsonapi.declaration import Context
 from accounts_api.jsonapi.errors import (
@@ -55,12 +56,22 @@ class InFlight(Conflict):
 
 
 @asynccontextmanager
-async def write_transaction(request: Request, connection: Connection) -> AsyncIterator[None]:
+async def write_transaction(
+    request: Request, connection: Connection, *, refusals_checked: bool = False
+) -> AsyncIterator[None]:
     """The transaction of a write (a savepoint inside a keyed request's transaction). Once
     it is over, a deadlock retry must not run the write again. Its after-commit work
-    (after_commit.py) runs once it, or the keyed request's transaction around it, commits."""
-    async with after_commit.transaction(connection):
-        yield
+    (after_commit.py) runs once it, or the keyed request's transaction around it, commits.
+
+    `refusals_checked`: the write refuses (JsonApiError) inside the block only before it has
+    changed anything. In a batch it then opens no savepoint of its own (group_commit.py: any
+    other failure makes the batch run again, this write in a savepoint)."""
+    if refusals_checked and group_commit.batched():
+        async with group_commit.without_savepoint(connection):
+            yield
+    else:
+        async with after_commit.transaction(connection):
+            yield
     request.state.written = True
 
 

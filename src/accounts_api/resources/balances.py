@@ -17,6 +17,7 @@ from accounts_api.db.pool import Connection
 from accounts_api.db.writes import Write
 from accounts_api.domain import money
 from accounts_api.domain.validation import BIGINT_MAX, is_row_id
+from accounts_api.jsonapi import group_commit
 from accounts_api.jsonapi.body import decode, integer_key, parse_singleton, read_body
 from accounts_api.jsonapi.declaration import Attribute, Context, Resource, Shown, ValueType
 from accounts_api.jsonapi.document import API_PREFIX, format_decimal
@@ -70,9 +71,22 @@ BALANCE_CORRECTION = Resource(
     description="A correction of the balance of the account whose id is the id.",
 )
 
+# does the write in its transaction (write_transaction) and answers the singleton's attributes
 Operation = Callable[
-    [Connection, Context, Any, dict[str, Any], list[str] | None], Awaitable[dict[str, Any]]
+    [Request, Connection, Context, Any, dict[str, Any], list[str] | None],
+    Awaitable[dict[str, Any]],
 ]
+
+
+def _number(column: str, key: Any) -> int | None:
+    """The account number `data.id` names, or None when no account can have it."""
+    try:
+        number = integer_key(key)
+    except InvalidFieldValue:
+        return None
+    # external ids are bigint and may be negative; account ids are positive integers
+    fits = abs(number) <= BIGINT_MAX if column == "external_id" else is_row_id(number)
+    return number if fits else None
 
 
 async def _lock(
@@ -80,14 +94,9 @@ async def _lock(
 ) -> dict[str, Any]:
     """The addressed account, locked; with If-Match, it must still carry one of the tags its
     account document was served with."""
-    try:
-        number = integer_key(key)
-    except InvalidFieldValue:
-        raise RecordNotFound(key) from None
-    # external ids are bigint and may be negative; account ids are positive integers
-    fits = abs(number) <= BIGINT_MAX if column == "external_id" else is_row_id(number)
+    number = _number(column, key)
     row = None
-    if fits:
+    if number is not None:
         row = await connection.fetchrow(
             f"SELECT * FROM accounts WHERE {column} = $1 FOR UPDATE", number
         )
@@ -99,46 +108,71 @@ async def _lock(
 
 
 async def set_balance(
+    request: Request,
     connection: Connection,
     context: Context,
     key: Any,
     attributes: dict[str, Any],
     wanted: list[str] | None,
 ) -> dict[str, Any]:
-    account = await _lock(connection, "external_id", key, wanted)
-    balance = account["balance"]
-    if "balance" in attributes:
-        errors, target = money.validate_balance(attributes["balance"])
-        raise_invalid(BALANCES, errors)
-        assert target is not None
-        if target != balance:
-            balance = await Write(connection, context).move_balance(
-                account,
-                money.difference(target, balance),
-                ledger.Kind.ABSOLUTE_SET,
-                ledger.Source("Account", account["id"]),
-            )
+    async with write_transaction(request, connection):
+        account = await _lock(connection, "external_id", key, wanted)
+        balance = account["balance"]
+        if "balance" in attributes:
+            errors, target = money.validate_balance(attributes["balance"])
+            raise_invalid(BALANCES, errors)
+            assert target is not None
+            if target != balance:
+                balance = await Write(connection, context).move_balance(
+                    account,
+                    money.difference(target, balance),
+                    ledger.Kind.ABSOLUTE_SET,
+                    ledger.Source("Account", account["id"]),
+                )
     return {"id": str(account["external_id"]), "balance": format_decimal(balance)}
 
 
 async def correct_balance(
+    request: Request,
     connection: Connection,
     context: Context,
     key: Any,
     attributes: dict[str, Any],
     wanted: list[str] | None,
 ) -> dict[str, Any]:
-    account = await _lock(connection, "id", key, wanted)
     errors, correction = money.validate_correction(attributes)
-    raise_invalid(BALANCE_CORRECTION, errors)
-    balance = account["balance"]
-    if correction:
-        balance = await Write(connection, context).move_balance(
-            account,
-            correction,
-            ledger.Kind.CORRECTION,
-            ledger.Source("Account", account["id"]),
-        )
+    number = _number("id", key)
+    if correction and not errors and wanted is None and number is not None:
+        # issue 10: nothing left to refuse but a missing account, found without writing: in a
+        # batch the write needs no savepoint, the movement, its ledger entry and audit row are
+        # one statement, and the account's lock one more unless the batch holds it already
+        lock = ("accounts", number)
+        moved = None
+        async with write_transaction(request, connection, refusals_checked=True):
+            if group_commit.holds(lock) or await ledger.lock_account(connection, number):
+                group_commit.took(lock)
+                moved = await Write(connection, context).move_balance_of(
+                    number, correction, ledger.Kind.CORRECTION, ledger.Source("Account", number)
+                )
+        if moved is None:
+            raise RecordNotFound(key)
+        return {
+            "id": str(moved["id"]),
+            "name": moved["name"],
+            "balance": format_decimal(moved["balance_after"]),
+        }
+    # contract §5.9: a missing account (404) before an invalid correction (422)
+    async with write_transaction(request, connection):
+        account = await _lock(connection, "id", key, wanted)
+        raise_invalid(BALANCE_CORRECTION, errors)
+        balance = account["balance"]
+        if correction:
+            balance = await Write(connection, context).move_balance(
+                account,
+                correction,
+                ledger.Kind.CORRECTION,
+                ledger.Source("Account", account["id"]),
+            )
     return {"id": str(account["id"]), "name": account["name"], "balance": format_decimal(balance)}
 
 
@@ -151,10 +185,9 @@ def _endpoint(
         # contract §0.5: an update parses fields and include before the body
         api.query_parser(resource).parse(request.url.query, index=False, write=True)
         payload = parse_singleton(decode(await read_body(request)), resource)
-        async with write_transaction(request, connection):
-            attributes = await operation(
-                connection, context, payload.id, payload.attributes, if_match(request)
-            )
+        attributes = await operation(
+            request, connection, context, payload.id, payload.attributes, if_match(request)
+        )
         document = {
             "data": {
                 # the stored key, however data.id was written ("0100", " 100 ")

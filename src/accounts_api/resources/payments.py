@@ -48,28 +48,25 @@ async def create(connection: Connection, context: Context, payload: WritePayload
     )
     raise_invalid(PAYMENTS, errors)
     assert account is not None and payment is not None
-    before = account["balance"]
-    payment_id: int = await connection.fetchval(
+    write = Write(connection, context)
+    # contract §4.3: one create for the payment (and one update for the account's balance; the
+    # order of the two is not on the wire)
+    payment_id = await write.create(
         "INSERT INTO payments (account_id, amount, notes, private_notes, balance_before_payment,"
         " currency_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        account["id"],
-        payment.amount,
-        payment.notes,
-        payment.private_notes,
-        before,
-        account["currency_id"],
+        [
+            account["id"],
+            payment.amount,
+            payment.notes,
+            payment.private_notes,
+            account["balance"],
+            account["currency_id"],
+        ],
+        "Payment",
+        {"amount": (None, payment.amount), "account_id": (None, account["id"])},
     )
-    write = Write(connection, context)
     await write.move_balance(
         account, payment.amount, ledger.Kind.PAYMENT, ledger.Source("Payment", payment_id)
-    )
-    # contract §4.3: one create for the payment (and one update for the account's balance)
-    await write.audit(
-        "Payment",
-        payment_id,
-        "create",
-        previous=None,
-        changes={"amount": (None, payment.amount), "account_id": (None, account["id"])},
     )
     return payment_id
 
@@ -226,7 +223,8 @@ PAYMENTS = Resource(
     # contract §5.6: id is not sortable; Yeti's `rollback-at` typo sorts by rolledback-at here
     id_sortable=False,
     extra_sorts={"rollback_at": "p.rolledback_at"},
-    writer=Writer(create=create),
+    # `create` refuses after the account's lock and reads, before its INSERT
+    writer=Writer(create=create, create_refuses_before_writing=True),
     actions={"rollback": rollback},
     write_queue=linked_account,
 )

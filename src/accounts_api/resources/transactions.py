@@ -117,6 +117,7 @@ TRANSACTIONS = Resource(
         Attribute("service_id", ValueType.INTEGER, "t.service_id", filter=FilterFamily.FOREIGN_KEY),
     ),
     extra_sorts={"account_id": "t.account_id", "service_id": "t.service_id"},
-    writer=Writer(create=create),
+    # `create` refuses after the account's lock and reads, before its INSERT
+    writer=Writer(create=create, create_refuses_before_writing=True),
     write_queue=linked_account,
 )
