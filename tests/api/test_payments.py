@@ -189,11 +189,21 @@ def test_audit_rows_carry_the_real_ip(api: Api, db: Db, admin_id: int, account: 
     ]
 
 
-def test_audit_rows_tell_the_payment_and_the_balance(api: Api, db: Db, account: int) -> None:
+@pytest.mark.parametrize(
+    ("opening", "amount", "after"),
+    [
+        ("0.5", "12.50", "13.00"),
+        # scale 0 and four zeros: str(Decimal) of what asyncpg reads is scientific
+        ("0", "10000", "1E+4"),
+    ],
+)
+def test_audit_rows_tell_the_payment_and_the_balance(
+    api: Api, db: Db, account: int, opening: str, amount: str, after: str
+) -> None:
     """issue 10: both rows are written by the statements that insert the payment and move the
     balance; their JSON is what a row written on its own holds (a Decimal as its str())."""
-    db.set_balance(account, "0.5")
-    response = api.post(PAYMENTS, payment_body(account, amount="12.50"))
+    db.set_balance(account, opening)
+    response = api.post(PAYMENTS, payment_body(account, amount=amount))
 
     assert response.status_code == 201, response.text
     key = int(response.json()["data"]["id"])
@@ -202,8 +212,8 @@ def test_audit_rows_tell_the_payment_and_the_balance(api: Api, db: Db, account: 
         " WHERE event <> 'create' OR item_type = 'Payment' ORDER BY item_type"
     )
     assert [tuple(row) for row in rows] == [
-        ("Account", account, {"balance": "0.5"}, {"balance": ["0.5", "13.00"]}),
-        ("Payment", key, None, {"amount": [None, "12.50"], "account_id": [None, account]}),
+        ("Account", account, {"balance": opening}, {"balance": [opening, after]}),
+        ("Payment", key, None, {"amount": [None, amount], "account_id": [None, account]}),
     ]
 
 

@@ -37,10 +37,14 @@ Row: TypeAlias = "Mapping[str, Any] | asyncpg.Record"
 # The audit row of a balance change (contract §4.3) is written by the statement that moves the
 # balance (issue 10: one round trip less). Its JSON must be what `audit.record` writes:
 # msgspec writes a Decimal as str(Decimal), which is numeric's text except in scientific
-# notation, i.e. below 1e-6 in magnitude or a zero of more than 6 decimals. A balance after
-# like that (never in practice) gets no audit row here (`audited` is false) and the writer
-# records it from Python, as before.
-_PLAIN = "(({0} <> 0 AND abs({0}) >= 0.000001) OR ({0} = 0 AND scale({0}) <= 6))"
+# notation: below 1e-6 in magnitude, a zero of more than 6 decimals, and a whole number of
+# scale 0 ending in four zeros or more (asyncpg decodes 10000 as Decimal("1E+4")). A balance
+# like that gets no audit row here (`audited` is false) and the writer records it from
+# Python, as before.
+_PLAIN = (
+    "(({0} <> 0 AND abs({0}) >= 0.000001 AND (scale({0}) > 0 OR mod({0}, 10000) <> 0))"
+    " OR ({0} = 0 AND scale({0}) <= 6))"
+)
 _AUDITED = (
     "INSERT INTO audit_log (item_type, item_id, event, whodunnit, object, object_changes, ip)"
     " SELECT 'Account', id, 'update', $7, jsonb_build_object('balance', {before}),"
