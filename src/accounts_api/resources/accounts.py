@@ -217,7 +217,9 @@ async def update(
         timezones=timezones,
     )
     if not lookups.contractor_exists or lookups.taken:
-        # the change was not made; what the statement wrote besides rolls back with the 422
+        # the change was not made; what the statement wrote besides (audit, settings) rolls
+        # back with the 422: an update always runs in a transaction or savepoint of its own
+        # (Api.update's write_transaction), never in a batch's without one (group_commit.py)
         raise_invalid(ACCOUNTS, _validate_update(values, lookups)[0])
     # §7 (issue 7): new thresholds are checked against the balance at once
     settings = dict(zip(("low_threshold", "high_threshold", "state_id"), found[4:], strict=True))
