@@ -236,22 +236,25 @@ class Write:
         )
         if row is None:
             raise LookupError(f"account {account['id']} does not exist")
-        after_commit(metrics.money_moved(kind.value))
         after: Decimal = row["balance_after"]
-        if not row["audited"]:
-            await self._audit_balance(account["id"], before, after)
-        await self.check_thresholds(account["id"], after, row)
+        await self._moved(account["id"], kind, before, after, row)
         return after
 
-    async def _audit_balance(self, account_id: int, before: Decimal, after: Decimal) -> None:
-        """The audit row of a balance change that its statement left to Python (_AUDITED)."""
-        await self.audit(
-            "Account",
-            account_id,
-            "update",
-            previous={"balance": before},
-            changes={"balance": (before, after)},
-        )
+    async def _moved(
+        self, account_id: int, kind: ledger.Kind, before: Decimal, after: Decimal, row: Row
+    ) -> None:
+        """What follows a movement's statement: its count once it commits, the audit row the
+        statement left to Python (_AUDITED), and the threshold events."""
+        after_commit(metrics.money_moved(kind.value))
+        if not row["audited"]:
+            await self.audit(
+                "Account",
+                account_id,
+                "update",
+                previous={"balance": before},
+                changes={"balance": (before, after)},
+            )
+        await self.check_thresholds(account_id, after, row)
 
     async def move_balance_of(
         self, account_id: int, amount: Decimal, kind: ledger.Kind, source: ledger.Source
@@ -273,11 +276,7 @@ class Write:
         )
         if row is None:
             return None
-        after_commit(metrics.money_moved(kind.value))
-        before, after = row["before"], row["balance_after"]
-        if not row["audited"]:
-            await self._audit_balance(account_id, before, after)
-        await self.check_thresholds(account_id, after, row)
+        await self._moved(account_id, kind, row["before"], row["balance_after"], row)
         return row
 
     async def close_account(self, account: Row) -> None:
