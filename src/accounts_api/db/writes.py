@@ -224,14 +224,7 @@ class Write:
         before = account["balance"]
         row = await self.connection.fetchrow(
             _MOVE,
-            account["id"],
-            amount,
-            kind.value,
-            source.type,
-            source.id,
-            self.actor.admin_id,
-            str(self.actor.admin_id),
-            self.actor.ip,
+            *self._movement(account["id"], amount, kind, source),
             str(before),  # the text msgspec writes for it
         )
         if row is None:
@@ -239,6 +232,23 @@ class Write:
         after: Decimal = row["balance_after"]
         await self._moved(account["id"], kind, before, after, row)
         return after
+
+    def _movement(
+        self, account_id: int, amount: Decimal, kind: ledger.Kind, source: ledger.Source
+    ) -> tuple[object, ...]:
+        """$1 to $8 of both movement statements: the account, the amount, the ledger entry's
+        kind and source, who (as the ledger and the audit log write it) and from where."""
+        actor = self.actor
+        return (
+            account_id,
+            amount,
+            kind.value,
+            source.type,
+            source.id,
+            actor.admin_id,
+            str(actor.admin_id),
+            actor.ip,
+        )
 
     async def _moved(
         self, account_id: int, kind: ledger.Kind, before: Decimal, after: Decimal, row: Row
@@ -264,15 +274,7 @@ class Write:
         account's id, name, balance `before` and `balance_after`; None when there is no such
         account (nothing was written)."""
         row = await self.connection.fetchrow(
-            _MOVE_WITH_AUDIT,
-            account_id,
-            amount,
-            kind.value,
-            source.type,
-            source.id,
-            self.actor.admin_id,
-            str(self.actor.admin_id),
-            self.actor.ip,
+            _MOVE_WITH_AUDIT, *self._movement(account_id, amount, kind, source)
         )
         if row is None:
             return None
