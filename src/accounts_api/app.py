@@ -289,6 +289,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else:
                 yield
         finally:
+            # writes still queued or in a batch past the shutdown timeout end with their
+            # requests (rolled back), before the pool waits for their connections
+            await api.write_queues.close()
             await admin_cache.stop()
             await app.state.database.close()
             metrics.process_exit()

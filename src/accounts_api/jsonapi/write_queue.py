@@ -118,6 +118,16 @@ class WriteQueues(Generic[Item]):
             for queued in waiting:
                 queued.answer.cancel()
 
+    async def close(self) -> None:
+        """Cancels the runners and waits for them to end: at shutdown, once the requests in
+        flight have had their time. A runner is a task of its own, not a request's, so the
+        server's cancellation of the requests past that time does not reach it, and its batch
+        would hold its connection (and the pool's close) until its statement ended."""
+        runners = list(self._runners)
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+
     def __len__(self) -> int:
         """Records with writers being done or waiting for their turn."""
         return len(self._queues)
