@@ -39,23 +39,31 @@ UNIQUE_CONSTRAINTS = {
     "accounts_external_id_key": "external_id",
 }
 
-_LOOKUPS = """
-SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $1) AS contractor_exists,
-       (SELECT id FROM currencies WHERE name = $2) AS currency_id,
-       EXISTS (SELECT 1 FROM accounts WHERE name = $3 AND id IS DISTINCT FROM $6) AS name,
-       EXISTS (SELECT 1 FROM accounts WHERE uuid = $4::uuid AND id IS DISTINCT FROM $6) AS uuid,
-       EXISTS (SELECT 1 FROM accounts WHERE external_id = $5 AND id IS DISTINCT FROM $6)
-           AS external_id
-"""
+# the values no two accounts may share, as the lookups name them
+_TAKEN = tuple(UNIQUE_CONSTRAINTS.values())
 
+
+def _lookups_sql(contractor: str, values: tuple[str, str, str], account: str) -> str:
+    """The lookups a write's values need, as select expressions: whether the contractor exists
+    (`contractor_exists`) and, for each of _TAKEN, whether an account other than `account`
+    (NULL on a create) holds the value (named after it). The arguments are the statement's
+    parameters (`$5`)."""
+    taken = [
+        f"EXISTS (SELECT 1 FROM accounts WHERE {column} = {value}"
+        f"{'::uuid' if column == 'uuid' else ''} AND id IS DISTINCT FROM {account}) AS {column}"
+        for column, value in zip(_TAKEN, values, strict=True)
+    ]
+    contractor_exists = f"EXISTS (SELECT 1 FROM contractors WHERE id = {contractor})"
+    return ", ".join([f"{contractor_exists} AS contractor_exists", *taken])
+
+
+_LOOKUPS = (
+    f"SELECT {_lookups_sql('$1', ('$3', '$4', '$5'), '$6')},"
+    " (SELECT id FROM currencies WHERE name = $2) AS currency_id"
+)
 # an update's lookups, as a CTE of its write statement ($1: the account, $5 to $8: the values)
-_UPDATE_LOOKUPS = """
-SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $5) AS contractor_exists,
-       EXISTS (SELECT 1 FROM accounts WHERE name = $6 AND id <> $1) AS name_taken,
-       EXISTS (SELECT 1 FROM accounts WHERE uuid = $7::uuid AND id <> $1) AS uuid_taken,
-       EXISTS (SELECT 1 FROM accounts WHERE external_id = $8 AND id <> $1) AS external_id_taken
-"""
-_UPDATE_LOOKUPS_PASS = "contractor_exists AND NOT (name_taken OR uuid_taken OR external_id_taken)"
+_UPDATE_LOOKUPS = f"SELECT {_lookups_sql('$5', ('$6', '$7', '$8'), '$1')}"
+_UPDATE_LOOKUPS_PASS = "l.contractor_exists AND NOT (l.name OR l.uuid OR l.external_id)"
 
 _SAVE_SETTINGS = """
 INSERT INTO account_balance_notification_settings
@@ -91,7 +99,7 @@ async def _lookups(
         account_id,
     )
     assert row is not None
-    taken = {key for key in ("name", "uuid", "external_id") if row[key]}
+    taken = {key for key in _TAKEN if row[key]}
     return rules.Lookups(
         contractor_exists=row["contractor_exists"],
         currency_id=row["currency_id"],
@@ -499,7 +507,6 @@ _CURRENT = (
 #   with its audit row, made only if the lookups pass, and the settings row; it answers with
 #   the row as `select_sql` would read it after the write (the same columns, under the same
 #   aliases), the lookups and the settings' state.
-_TAKEN = ("name", "uuid", "external_id")
 _ANSWER_COLUMNS = select_columns(ACCOUNTS)
 _ANSWER_LENGTH = 1 + len(ACCOUNTS.attributes) + len(ACCOUNTS.relationships)
 
@@ -509,7 +516,7 @@ def _update_sql(assignments: str | None, audit_sql: str) -> str:
     if assignments is not None:
         changed = (
             f", changed AS (UPDATE accounts SET {assignments}, updated_at = now()"
-            f" WHERE id = $1 AND (SELECT {_UPDATE_LOOKUPS_PASS} FROM lookups) RETURNING *)"
+            f" WHERE id = $1 AND (SELECT {_UPDATE_LOOKUPS_PASS} FROM lookups l) RETURNING *)"
             f", audited AS ({audit_sql})"
         )
     return (
