@@ -28,6 +28,7 @@ from run import (
     call,
     lua,
     p99_ms,
+    payment,
     requests_per_second,
     seed,
     serving,
@@ -96,18 +97,7 @@ def main() -> int:
                 "POST a payment",
                 "payment",
                 f"{PREFIX}/payments",
-                script(
-                    work,
-                    "payment",
-                    "POST",
-                    {
-                        "data": {
-                            "type": "payments",
-                            "attributes": {"amount": str(AMOUNT)},
-                            "relationships": linked,
-                        }
-                    },
-                ),
+                script(work, "payment", "POST", payment(account, str(AMOUNT))),
                 AMOUNT,
             ),
             (

@@ -30,6 +30,8 @@ from run import (
     free_port,
     lua,
     p99_ms,
+    payment,
+    requests,
     requests_per_second,
     seed,
     serving,
@@ -168,28 +170,8 @@ def main() -> int:
                     }
                 },
             )
-            pay = lua(
-                work,
-                "pay",
-                "POST",
-                {
-                    "data": {
-                        "type": "payments",
-                        "attributes": {"amount": "0.01"},
-                        "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
-                    }
-                },
-            )
-            cases = [
-                ("GET one account", f"/api/rest/admin/accounts/{account}", None),
-                ("PUT one account", f"/api/rest/admin/accounts/{account}", put),
-                (
-                    "GET 50 with include=contractor",
-                    "/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
-                    None,
-                ),
-                ("POST a payment", "/api/rest/admin/payments", pay),
-            ]
+            pay = lua(work, "pay", "POST", payment(account))
+            cases = requests(account, put, pay)
             memory = PeakMemory(service_workers)
             print(
                 f"| request | service req/s | bare req/s | service/bare |"

@@ -35,6 +35,7 @@ from run import (
     ROOT,
     call,
     p99_ms,
+    payment,
     requests_per_second,
     seed,
     serving,
@@ -83,18 +84,7 @@ def server(source: Path, work: Path, workers: int, with_thresholds: bool) -> Ite
 
 def payment_script(directory: Path, name: str, account: str, amounts: list[str]) -> Path:
     """A wrk script posting payments on `account`, cycling through `amounts`."""
-    bodies = [
-        json.dumps(
-            {
-                "data": {
-                    "type": "payments",
-                    "attributes": {"amount": amount},
-                    "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
-                }
-            }
-        )
-        for amount in amounts
-    ]
+    bodies = [json.dumps(payment(account, amount)) for amount in amounts]
     lua_bodies = ", ".join("'" + body + "'" for body in bodies)
     path = directory / f"{name}.lua"
     path.write_text(

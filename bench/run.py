@@ -150,6 +150,31 @@ def lua(directory: Path, name: str, method: str, body: object, more: str = "") -
     return path
 
 
+def payment(account: str, amount: str = "0.01") -> dict[str, Any]:
+    """A payment's JSON:API document: `amount` to `account`."""
+    return {
+        "data": {
+            "type": "payments",
+            "attributes": {"amount": amount},
+            "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
+        }
+    }
+
+
+def requests(account: str, put: Path, pay: Path) -> list[tuple[str, str, Path | None]]:
+    """The measured requests (DESIGN.md's three and the payment): name, path, wrk script."""
+    return [
+        ("GET one account", f"/api/rest/admin/accounts/{account}", None),
+        ("PUT one account", f"/api/rest/admin/accounts/{account}", put),
+        (
+            "GET 50 with include=contractor",
+            "/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
+            None,
+        ),
+        ("POST a payment", "/api/rest/admin/payments", pay),
+    ]
+
+
 @contextmanager
 def work_directory(name: str) -> Iterator[Path]:
     """A fresh directory under /tmp for a benchmark's servers, removed afterwards. Readable by
@@ -228,27 +253,9 @@ def main() -> int:
             "PUT",
             {"data": {"type": "accounts", "id": account, "attributes": {"max-balance": 20}}},
         )
-        pay = lua(
-            work,
-            "pay",
-            "POST",
-            {
-                "data": {
-                    "type": "payments",
-                    "attributes": {"amount": "0.01"},
-                    "relationships": {"account": {"data": {"type": "accounts", "id": account}}},
-                }
-            },
-        )
+        pay = lua(work, "pay", "POST", payment(account))
         cases = [
-            ("GET one account", f"{base}/api/rest/admin/accounts/{account}", None),
-            ("PUT one account", f"{base}/api/rest/admin/accounts/{account}", put),
-            (
-                "GET 50 with include=contractor",
-                f"{base}/api/rest/admin/accounts?page%5Bsize%5D=50&include=contractor",
-                None,
-            ),
-            ("POST a payment", f"{base}/api/rest/admin/payments", pay),
+            (name, f"{base}{path}", script) for name, path, script in requests(account, put, pay)
         ]
         print(f"| request | requests/s (median of {args.runs}) |")
         print("|---|---:|")
