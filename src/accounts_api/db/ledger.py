@@ -34,17 +34,22 @@ class Source:
     id: int
 
 
-_POST = """
-WITH moved AS (
-    UPDATE accounts SET balance = balance + $2, updated_at = now()
-    WHERE id = $1
-    RETURNING id, balance
-)
+# A movement, as the CTE `moved` of a statement: $2 added to the balance of account $1
+MOVED_SQL = """
+UPDATE accounts SET balance = balance + $2, updated_at = now()
+WHERE id = $1
+RETURNING id, balance
+"""
+# its ledger entry, in the same statement: the account's id and `{balance}`, its balance
+# after, from `moved`; $2 the amount, $3 to $6 the kind, the source's type and id, the admin
+ENTRY_SQL = """
 INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,
                             admin_id)
-SELECT id, $2, balance, $3, $4, $5, $6 FROM moved
+SELECT id, $2, {balance}, $3, $4, $5, $6 FROM moved
 RETURNING balance_after
 """
+
+_POST = f"WITH moved AS ({MOVED_SQL}) {ENTRY_SQL.format(balance='balance')}"
 
 _OPEN = """
 INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,

@@ -57,15 +57,8 @@ _AUDITED = (
 # same statement the account's thresholds and state are read for the state machine ($9: the
 # balance before, as the audit row tells it)
 _MOVE = f"""
-WITH moved AS (
-    UPDATE accounts SET balance = balance + $2, updated_at = now()
-    WHERE id = $1
-    RETURNING id, balance
-), entry AS (
-    INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,
-                                admin_id)
-    SELECT id, $2, balance, $3, $4, $5, $6 FROM moved
-    RETURNING balance_after
+WITH moved AS ({ledger.MOVED_SQL}), entry AS (
+    {ledger.ENTRY_SQL.format(balance="balance")}
 ), audited AS (
     {_AUDITED.format(before="$9::text", after="balance", plain=_PLAIN.format("balance"))}
 )
@@ -91,10 +84,7 @@ WITH account AS MATERIALIZED (
     WHERE a.id = account.id
     RETURNING a.id, a.name, account.balance AS before, a.balance AS after
 ), entry AS (
-    INSERT INTO ledger_entries (account_id, amount, balance_after, kind, source_type, source_id,
-                                admin_id)
-    SELECT id, $2, after, $3, $4, $5, $6 FROM moved
-    RETURNING balance_after
+    {ledger.ENTRY_SQL.format(balance="after")}
 ), audited AS (
     {
     _AUDITED.format(
